@@ -1,0 +1,1 @@
+"""Rule engine, incidents and alert delivery."""

@@ -1,0 +1,31 @@
+"""The message-independent description of one notification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from alerts.severity import Severity
+from monitor.domain import Mention
+
+AlertKind = Literal["firing", "escalated", "resolved"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    incident_id: int
+    severity: Severity
+    topic: str
+    rule: str
+    title: str
+    reason: str
+    at: datetime
+    numbers: dict[str, Any] = field(default_factory=dict)
+    top_mentions: tuple[Mention, ...] = ()
+    ack_command: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        return f"incident-{self.incident_id}-{self.kind}-{self.severity.value}"

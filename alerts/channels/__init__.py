@@ -1,0 +1,1 @@
+"""Notification channels (see :mod:`alerts.channels.base`)."""

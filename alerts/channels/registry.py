@@ -1,0 +1,13 @@
+"""Channel types by name. A new channel type is one module and one line here."""
+
+from alerts.channels.base import Channel
+from monitor.plugins import Registry
+
+CHANNELS: Registry[Channel] = Registry(
+    "channel",
+    "yuqing.channels",
+    {
+        "console": "alerts.channels.console:ConsoleChannel",
+        "webhook": "alerts.channels.webhook:WebhookChannel",
+    },
+)

@@ -1,0 +1,71 @@
+"""The rule plugin interface.
+
+A rule instance watches one topic. It is a pure state machine: the engine feeds
+it scored mentions together with the current time, and it answers with
+:class:`Match` objects when its state changes (starts firing, gets worse,
+recovers). It never reads a clock, a database or the network, so tests drive
+it with plain values.
+
+Adding a rule type: one module with a ``*Config`` (``type: Literal["name"]``)
+and a :class:`Rule` subclass, plus one line in :mod:`alerts.rules.registry`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Sequence
+
+from alerts.severity import Severity
+from monitor.configtypes import PluginConfig
+from monitor.domain import Mention
+
+
+class RuleConfig(PluginConfig):
+    topics: tuple[str, ...] | None = None  # None: every configured topic
+
+    def problems(self) -> list[str]:
+        """Field-level problems that need more than one field to see (``"field: why"``)."""
+        return []
+
+
+@dataclass(frozen=True)
+class Match:
+    """A change in a rule's state for one topic.
+
+    ``kind`` is ``"firing"`` (the condition started or got worse) or
+    ``"recovered"`` (back to baseline). ``numbers`` holds the figures that
+    decided it (current vs baseline …); ``evidence`` the most telling mentions.
+    """
+
+    kind: Literal["firing", "recovered"]
+    rule: str
+    rule_type: str
+    topic: str
+    at: datetime
+    severity: Severity
+    reason: str  # one Chinese sentence: what fired and why
+    numbers: dict[str, Any] = field(default_factory=dict)
+    evidence: tuple[Mention, ...] = ()
+
+    @property
+    def group_key(self) -> str:
+        return f"{self.topic}|{self.rule}"
+
+
+class Rule(ABC):
+    config_model: ClassVar[type[RuleConfig]]
+
+    def __init__(self, config: RuleConfig, topic: str, started_at: datetime):
+        self.config = config
+        self.topic = topic
+        self.started_at = started_at
+
+    @abstractmethod
+    def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
+        """Take this topic's new mentions, evaluate at ``now``, return state changes."""
+
+    def tick(self, now: datetime) -> list[Match]:
+        """Evaluate with no new data (time passing can end or start a condition)."""
+        return self.add_data((), now)

@@ -1,0 +1,12 @@
+"""Rule types by name. A new rule type is one module and one line here."""
+
+from alerts.rules.base import Rule
+from monitor.plugins import Registry
+
+RULES: Registry[Rule] = Registry(
+    "rule",
+    "yuqing.rules",
+    {
+        "negative_spike": "alerts.rules.negative_spike:NegativeSpikeRule",
+    },
+)

@@ -1,0 +1,242 @@
+"""Load one YAML file into frozen, validated configuration objects.
+
+Everything downstream receives these objects; nothing re-parses dicts.
+Errors are collected into :class:`monitor.errors.ConfigError` with one line per
+problem: ``config.yaml: rules[2].window: expected a duration like "10m", got "ten"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import Field, ValidationError, create_model, field_validator
+
+from monitor.configtypes import Duration, Frozen, Name, PositiveDuration
+from monitor.errors import ConfigError
+
+DEFAULT_DATA_DIR = "data"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class TopicConfig(Frozen):
+    """A topic: mentions containing any keyword (and no exclude word) belong to it."""
+
+    name: Name
+    keywords: tuple[str, ...] = Field(min_length=1)
+    exclude: tuple[str, ...] = ()
+
+
+class StorageConfig(Frozen):
+    url: str | None = None  # default: SQLite file monitor.db in data_dir
+
+
+class SentimentConfig(Frozen):
+    """Scores are in [0, 1]; below ``negative_below`` is negative, above ``positive_above`` positive."""
+
+    negative_below: float = Field(default=0.4, ge=0, le=1)
+    positive_above: float = Field(default=0.6, ge=0, le=1)
+
+
+class SchedulerConfig(Frozen):
+    rules_interval: PositiveDuration = Field(default="30s", validate_default=True)
+    shutdown_grace: Duration = Field(default="4s", validate_default=True)
+
+
+class _Base(Frozen):
+    data_dir: str = DEFAULT_DATA_DIR
+    timezone: str = "Asia/Shanghai"
+    storage: StorageConfig = StorageConfig()
+    sentiment: SentimentConfig = SentimentConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    topics: tuple[TopicConfig, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}, expected e.g. 'Asia/Shanghai'") from None
+        return value
+
+
+def _family(models: list[type]) -> Any:
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]
+
+
+@cache
+def config_model() -> type[_Base]:
+    """The root model, assembled from every registered plugin's config model."""
+    from alerts.channels.registry import CHANNELS
+    from alerts.rules.registry import RULES
+    from sources.registry import SOURCES
+
+    return create_model(
+        "Config",
+        __base__=_Base,
+        sources=(tuple[_family(SOURCES.config_models()), ...], ()),
+        rules=(tuple[_family(RULES.config_models()), ...], ()),
+        channels=(tuple[_family(CHANNELS.config_models()), ...], ()),
+    )
+
+
+# The public name for type hints; instances are of ``config_model()``.
+Config = _Base
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Any:
+    """Read, interpolate ``${ENV}`` and validate ``path``; raise ConfigError."""
+    path = Path(path)
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(text, label=label, env=os.environ if env is None else env, base_dir=path.parent)
+
+
+def parse_config(text: str, *, label: str = "config.yaml", env: dict[str, str] | None = None,
+                 base_dir: Path | None = None) -> Any:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{label}:{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: expected a mapping at the top level, got {type(raw).__name__}")
+    problems: list[str] = []
+    raw = _interpolate(raw, (), env if env is not None else os.environ, label, problems)
+    if problems:
+        raise ConfigError(problems)
+    if base_dir is not None:
+        raw = _resolve_paths(raw, base_dir)
+    try:
+        config = config_model().model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([f"{label}: {_path(e['loc'])}: {_message(e)}" for e in exc.errors()]) from None
+    problems = _cross_check(config, label)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _interpolate(node: Any, loc: tuple, env, label: str, problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, loc + (k,), env, label, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, loc + (i,), env, label, problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{label}: {_path(loc)}: environment variable {name} is not set")
+            return ""
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def _resolve_paths(raw: dict, base_dir: Path) -> dict:
+    """Relative file paths in a config are relative to the config file."""
+    raw = dict(raw)
+    if isinstance(raw.get("data_dir"), str) and not Path(raw["data_dir"]).is_absolute():
+        raw["data_dir"] = str(base_dir / raw["data_dir"])
+    if isinstance(raw.get("sources"), list):
+        fixed = []
+        for src in raw["sources"]:
+            if isinstance(src, dict) and isinstance(src.get("path"), str) and not Path(src["path"]).is_absolute():
+                src = {**src, "path": str(base_dir / src["path"])}
+            fixed.append(src)
+        raw["sources"] = fixed
+    return raw
+
+
+def _path(loc: tuple) -> str:
+    """('rules', 2, 'negative_spike', 'window') -> 'rules[2].window'."""
+    out = ""
+    families = {"sources", "rules", "channels"}
+    skip_next_tag = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            skip_next_tag = out.split("[")[0].split(".")[-1] in families
+            continue
+        if skip_next_tag:
+            skip_next_tag = False
+            if _is_type_tag(part):
+                continue
+        out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _is_type_tag(part: str) -> bool:
+    from alerts.channels.registry import CHANNELS
+    from alerts.rules.registry import RULES
+    from sources.registry import SOURCES
+
+    return any(part in reg.names() for reg in (SOURCES, RULES, CHANNELS))
+
+
+def _message(error: dict) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"unknown type {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "missing 'type'"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = error.get("input")
+    if kind not in {"duration"} and not isinstance(got, (dict, list)) and got is not None:
+        msg = f"{msg}, got {got!r}"
+    return msg
+
+
+def _cross_check(config: Any, label: str) -> list[str]:
+    problems: list[str] = []
+    for family in ("sources", "topics", "rules", "channels"):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(getattr(config, family)):
+            if item.name in seen:
+                problems.append(
+                    f"{label}: {family}[{i}].name: duplicate name {item.name!r} (also {family}[{seen[item.name]}])"
+                )
+            seen.setdefault(item.name, i)
+    topic_names = {t.name for t in config.topics}
+    for i, rule in enumerate(config.rules):
+        for j, topic in enumerate(rule.topics or ()):
+            if topic not in topic_names:
+                problems.append(
+                    f"{label}: rules[{i}].topics[{j}]: unknown topic {topic!r}; "
+                    f"known: {', '.join(sorted(topic_names)) or '(none)'}"
+                )
+        problems.extend(f"{label}: rules[{i}].{p}" for p in rule.problems())
+    if config.sentiment.negative_below > config.sentiment.positive_above:
+        problems.append(f"{label}: sentiment.negative_below: must not exceed positive_above")
+    return problems
+
+
+def database_url(config: Any) -> str:
+    if config.storage.url:
+        return config.storage.url
+    return f"sqlite:///{Path(config.data_dir).resolve() / 'monitor.db'}"

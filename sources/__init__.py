@@ -1,0 +1,1 @@
+"""Pollers that gather mentions from configured feeds (see :mod:`sources.base`)."""
