@@ -25,6 +25,7 @@ class Alert:
     numbers: dict[str, Any] = field(default_factory=dict)
     top_mentions: tuple[Mention, ...] = ()
     ack_command: str = ""
+    tz: str = "Asia/Shanghai"  # for times shown to people
 
     @property
     def dedup_key(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, Sequence
 
 from alerts.severity import Severity
@@ -65,6 +65,10 @@ class Rule(ABC):
     @abstractmethod
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
         """Take this topic's new mentions, evaluate at ``now``, return state changes."""
+
+    def history_needed(self) -> timedelta:
+        """How much stored history to replay into a fresh instance after a restart."""
+        return timedelta(0)
 
     def tick(self, now: datetime) -> list[Match]:
         """Evaluate with no new data (time passing can end or start a condition)."""

@@ -1,0 +1,44 @@
+"""console: print alerts to the terminal (the demo's channel, and a handy fallback)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from alerts.alert import Alert
+from alerts.channels.base import Channel, ChannelConfig
+from alerts.message import headline, render_markdown
+from monitor.errors import ChannelError
+
+STYLE = {"I": "bold white on red", "II": "bold red", "III": "bold yellow", "IV": "cyan"}
+
+
+class ConsoleConfig(ChannelConfig):
+    type: Literal["console"]
+    stream: Literal["stdout", "stderr"] = "stdout"
+
+
+class ConsoleChannel(Channel):
+    config_model = ConsoleConfig
+    config: ConsoleConfig
+
+    def build_payload(self, alert: Alert) -> dict:
+        return {
+            "title": headline(alert),
+            "markdown": render_markdown(alert),
+            "style": "green" if alert.kind == "resolved" else STYLE[alert.severity.value],
+        }
+
+    def send(self, payload: dict) -> None:
+        stream = sys.stdout if self.config.stream == "stdout" else sys.stderr
+        try:
+            Console(file=stream, soft_wrap=True).print(
+                Panel(Markdown(payload["markdown"]), title=payload["title"], border_style=payload["style"])
+            )
+            stream.flush()
+        except (OSError, ValueError) as exc:
+            raise ChannelError(self.name, f"cannot write to {self.config.stream}: {exc}") from exc

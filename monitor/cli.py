@@ -1,0 +1,290 @@
+"""The ``monitor`` command line: a thin layer over the library.
+
+Every command turns :class:`monitor.errors.MonitorError` into one line on
+stderr and an exit code (2 for configuration errors, 1 otherwise) — never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from monitor.config import load_config, parse_config, database_url
+from monitor.configtypes import parse_duration
+from monitor.errors import ConfigError, MonitorError, UsageError
+
+app = typer.Typer(help="舆情哨兵 — public-opinion monitoring and crisis alerts.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+incidents_app = typer.Typer(help="List, inspect and work incidents.", invoke_without_command=True)
+app.add_typer(incidents_app, name="incidents")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = typer.Option(None, "--config", "-c", envvar="MONITOR_CONFIG",
+                         help="YAML config file (default: built-in defaults, data in $MONITOR_DATA_DIR or ./data).")
+SEVERITY_STYLE = {"I": "bold white on red", "II": "bold red", "III": "yellow", "IV": "cyan"}
+STATUS_LABEL = {"open": "未处理", "acknowledged": "处理中", "resolved": "已解决"}
+
+
+def cli_errors(fn):
+    """Run a command; report MonitorError as one line and a non-zero exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for line in exc.problems:
+                err.print(f"[red]error:[/red] {line}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except MonitorError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s %(message)s")
+    for noisy in ("apscheduler", "httpx", "httpcore", "jieba", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(path: Optional[Path]):
+    if path is not None:
+        return load_config(path)
+    return parse_config(f"data_dir: {json.dumps(os.environ.get('MONITOR_DATA_DIR', 'data'))}\n", label="(defaults)")
+
+
+def _db(path: Optional[Path]):
+    from monitor.storage import Database
+
+    db = Database(database_url(_config(path)))
+    db.migrate()
+    return db
+
+
+def _incidents(path: Optional[Path]):
+    from alerts.incidents import IncidentManager
+
+    config = _config(path)
+    return IncidentManager(_db(path), tz=config.timezone), config
+
+
+def _actor(actor: Optional[str]) -> str:
+    return actor or os.environ.get("MONITOR_ACTOR") or getpass.getuser()
+
+
+def _now():
+    from monitor.pipeline import utcnow
+
+    return utcnow()
+
+
+def _local(dt, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M:%S") if dt else "-"
+
+
+# -- run ------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def run(config: Optional[Path] = ConfigOpt,
+        demo: bool = typer.Option(False, "--demo", help="Run the bundled crisis demo (local feed server, SQLite)."),
+        log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR.")) -> None:
+    """Run the monitoring daemon until Ctrl-C / SIGTERM."""
+    setup_logging(log_level)
+    if demo:
+        from monitor.demo import run_demo
+
+        raise typer.Exit(run_demo(out))
+    if config is None:
+        raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
+    from monitor.daemon import Daemon
+
+    clean = Daemon(load_config(config)).run_until_signalled()
+    raise typer.Exit(0 if clean else 1)
+
+
+@app.command("check-config")
+@cli_errors
+def check_config(file: Path = typer.Argument(..., help="YAML config file to validate.")) -> None:
+    """Validate a config file without starting anything (exit 2 if invalid)."""
+    cfg = load_config(file)
+    out.print(f"{file}: ok — {len(cfg.sources)} sources, {len(cfg.topics)} topics, "
+              f"{len(cfg.rules)} rules, {len(cfg.channels)} channels", highlight=False)
+
+
+@app.command()
+@cli_errors
+def migrate(config: Optional[Path] = ConfigOpt) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    db = _db(config)
+    out.print(f"{db.display_url}: schema at revision {db.schema_revision()}", highlight=False)
+
+
+# -- incidents ------------------------------------------------------------------------
+@incidents_app.callback()
+def incidents_default(ctx: typer.Context, config: Optional[Path] = ConfigOpt,
+                      status: Optional[str] = typer.Option(None, "--status", help="open, acknowledged or resolved."),
+                      since: Optional[str] = typer.Option(None, "--since", help='Only incidents opened within, e.g. "24h".'),
+                      as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Without a subcommand: the same as `incidents list`."""
+    if ctx.invoked_subcommand is None:
+        list_incidents(config, status, since, as_json)
+
+
+@incidents_app.command("list")
+@cli_errors
+def list_incidents(config: Optional[Path] = ConfigOpt,
+                   status: Optional[str] = typer.Option(None, "--status", help="open, acknowledged or resolved."),
+                   since: Optional[str] = typer.Option(None, "--since", help='Only incidents opened within, e.g. "24h".'),
+                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List incidents, newest first."""
+    from alerts.incidents import STATUSES
+
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"--status: expected one of {', '.join(STATUSES)}, got {status!r}")
+    try:
+        since_at = _now() - parse_duration(since) if since else None
+    except Exception:
+        raise UsageError(f'--since: expected a duration like "24h", got {since!r}') from None
+    manager, cfg = _incidents(config)
+    rows = manager.list(status=status, since=since_at)
+    if as_json:
+        print(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        out.print("no incidents")
+        return
+    table = Table(title="事件 incidents")
+    for col in ("#", "级别", "状态", "话题", "规则", "开始", "确认", "解决", "原因"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r.id), f"[{SEVERITY_STYLE[r.severity]}]{r.severity}[/]", STATUS_LABEL.get(r.status, r.status),
+                      r.topic, r.rule, _local(r.opened_at, cfg.timezone),
+                      f"{_local(r.acked_at, cfg.timezone)} {r.acked_by or ''}".strip(),
+                      f"{_local(r.resolved_at, cfg.timezone)} {r.resolved_by or ''}".strip(), r.reason)
+    out.print(table)
+
+
+def _incident_json(r) -> dict:
+    return {
+        "id": r.id, "topic": r.topic, "rule": r.rule, "rule_type": r.rule_type, "severity": r.severity,
+        "status": r.status, "title": r.title, "reason": r.reason, "numbers": r.numbers,
+        "opened_at": r.opened_at.isoformat(), "acked_at": r.acked_at and r.acked_at.isoformat(),
+        "acked_by": r.acked_by, "resolved_at": r.resolved_at and r.resolved_at.isoformat(),
+        "resolved_by": r.resolved_by,
+    }
+
+
+@incidents_app.command("show")
+@cli_errors
+def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one incident: summary, numbers, evidence and timeline."""
+    manager, cfg = _incidents(config)
+    r, events, mentions = manager.show(incident_id)
+    if as_json:
+        doc = _incident_json(r) | {
+            "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "message": e.message} for e in events],
+            "mentions": [{"id": m.id, "author": m.author, "url": m.url, "text": m.text, "score": m.score} for m in mentions],
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    out.print(f"[bold]#{r.id} {r.title}[/bold]  级别 [{SEVERITY_STYLE[r.severity]}]{r.severity}[/]  "
+              f"状态 {STATUS_LABEL.get(r.status, r.status)}", highlight=False)
+    out.print(f"原因：{r.reason}", highlight=False)
+    out.print("数据：" + json.dumps(r.numbers, ensure_ascii=False), highlight=False)
+    if mentions:
+        out.print("[bold]代表性内容[/bold]")
+        for m in mentions:
+            out.print(f"  #{m.id} [{m.score:.2f}] {m.text[:80]} — {m.author or '?'} {m.url or ''}", highlight=False)
+    timeline = Table(title="时间线 timeline")
+    for col in ("时间", "事件", "操作人", "说明"):
+        timeline.add_column(col, overflow="fold")
+    for e in events:
+        timeline.add_row(_local(e.at, cfg.timezone), e.kind, e.actor, e.message)
+    out.print(timeline)
+
+
+@incidents_app.command("ack")
+@cli_errors
+def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
+                 actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
+                 note: Optional[str] = typer.Option(None, "--note")) -> None:
+    """Acknowledge an open incident."""
+    manager, _ = _incidents(config)
+    r = manager.acknowledge(incident_id, _actor(actor), _now(), note)
+    out.print(f"#{r.id} acknowledged by {r.acked_by}", highlight=False)
+
+
+@incidents_app.command("resolve")
+@cli_errors
+def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
+                     actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
+                     note: Optional[str] = typer.Option(None, "--note")) -> None:
+    """Resolve an incident."""
+    manager, _ = _incidents(config)
+    r = manager.resolve(incident_id, _actor(actor), _now(), note)
+    out.print(f"#{r.id} resolved by {r.resolved_by}", highlight=False)
+
+
+@incidents_app.command("note")
+@cli_errors
+def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOpt,
+                  actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+    """Add a note to an incident's timeline."""
+    manager, _ = _incidents(config)
+    manager.add_note(incident_id, _actor(actor), _now(), text)
+    out.print(f"#{incident_id}: note added", highlight=False)
+
+
+# -- sources --------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def sources(config: Optional[Path] = ConfigOpt,
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List sources with their health: last success, last error, consecutive failures."""
+    from monitor.storage.repo import source_states
+
+    cfg = _config(config)
+    with _db(config).session() as s:
+        states = {r.name: r for r in source_states(s)}
+    names = [c.name for c in cfg.sources] + [n for n in states if n not in {c.name for c in cfg.sources}]
+    rows = []
+    for name in names:
+        st = states.get(name)
+        rows.append({
+            "name": name, "type": st.type if st else next(c.type for c in cfg.sources if c.name == name),
+            "health": "never polled" if st is None else ("failing" if st.consecutive_failures else "ok"),
+            "last_success_at": st and st.last_success_at and st.last_success_at.isoformat(),
+            "consecutive_failures": st.consecutive_failures if st else 0,
+            "last_error": st.last_error if st else None, "items_stored": st.items_stored if st else 0,
+        })
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="数据源 sources")
+    for col in ("name", "type", "health", "last success", "failures", "stored", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"ok": "green", "failing": "red"}.get(r["health"], "dim")
+        table.add_row(r["name"], r["type"], f"[{style}]{r['health']}[/]", r["last_success_at"] or "-",
+                      str(r["consecutive_failures"]), str(r["items_stored"]), r["last_error"] or "")
+    out.print(table)
+
+
+def main() -> None:
+    app()

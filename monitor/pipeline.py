@@ -1,0 +1,168 @@
+"""The pipeline, as one straight line:
+
+    poll → normalise → dedup → score → store → rules → incidents → notify
+
+``Pipeline.poll(source_name)`` runs it once for one source; the daemon calls it
+from the scheduler. A failing source is recorded (reason, consecutive failures)
+and the other sources go on; items are stored in the same transaction that
+advances the source's cursor, so a crash never skips or duplicates an item.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+from alerts.channels.base import Channel
+from alerts.channels.registry import CHANNELS
+from alerts.engine import RuleEngine
+from alerts.incidents import IncidentManager
+from alerts.notify import Notifier
+from monitor.domain import Mention
+from monitor.errors import SourceError
+from monitor.storage import Database
+from monitor.storage import repo
+from nlp.sentiment import Scorer, SnowNLPScorer, label_for
+from nlp.topics import Topic, TopicMatcher
+from sources.base import FetchResult, Source
+from sources.normalise import normalise
+from sources.registry import SOURCES
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PollReport:
+    source: str
+    fetched: int = 0
+    stored: int = 0
+    skipped: list[str] = field(default_factory=list)
+    not_modified: bool = False
+    alerts: int = 0
+    error: str | None = None
+
+
+class Pipeline:
+    def __init__(self, config, db: Database, *, clock: Callable[[], datetime] = utcnow,
+                 scorer: Scorer | None = None, channels: Sequence[Channel] | None = None):
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.sources: dict[str, Source] = {
+            s.name: SOURCES.get(s.type)(s) for s in config.sources if s.enabled
+        }
+        self.matcher = TopicMatcher(Topic(t.name, t.keywords, t.exclude) for t in config.topics)
+        self.scorer = scorer if scorer is not None else SnowNLPScorer()
+        self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock())
+        self.incidents = IncidentManager(db, tz=config.timezone)
+        channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
+        self.notifier = Notifier(db, channels)
+        self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
+
+    # -- start-up ------------------------------------------------------------------
+    def warm_up(self) -> int:
+        """Replay recent stored mentions into the rules so a restart neither forgets nor re-pages."""
+        now = self.clock()
+        needed = self.rules.history_needed()
+        if not needed:
+            return 0
+        with self.db.session() as s:
+            history = repo.mentions_since(s, now - needed)
+        with self._lock:
+            alerts = self.incidents.handle(self.rules.add_data(history, now), now)
+        self.notifier.deliver(alerts, now)
+        log.info("[stage=rules] warmed up with %d stored mentions from the last %s", len(history), needed)
+        return len(history)
+
+    # -- one poll ------------------------------------------------------------------
+    def poll(self, source_name: str) -> PollReport:
+        source = self.sources[source_name]
+        report = PollReport(source_name)
+        with self.db.session() as s:
+            state = repo.load_source_state(s, source_name)
+        try:
+            result = source.fetch(state)
+        except SourceError as exc:
+            return self._failed(source, report, exc.reason)
+        except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the daemon
+            log.exception("[source=%s stage=fetch] unexpected error", source_name)
+            return self._failed(source, report, f"unexpected {exc.__class__.__name__}: {exc}")
+        now = self.clock()
+        report.fetched, report.not_modified = len(result.items), result.not_modified
+        report.skipped = list(result.skipped)
+        with self._lock:
+            mentions = self._normalise(source, result, now, report)
+            mentions = self._dedup(source_name, mentions)
+            mentions = [self._score(m) for m in mentions]
+            stored = self._store(source, result, mentions, now)
+            report.stored = len(stored)
+            matches = self.rules.add_data(stored, now)
+            alerts = self.incidents.handle(matches, now)
+        self.notifier.deliver(alerts, now)
+        report.alerts = len(alerts)
+        for reason in report.skipped:
+            log.warning("[source=%s stage=normalise] skipped an item: %s", source_name, reason)
+        log.log(logging.INFO if report.stored else logging.DEBUG, "[source=%s stage=store] %s", source_name,
+                "not modified" if result.not_modified else f"{report.fetched} fetched, {report.stored} new")
+        return report
+
+    def tick(self) -> int:
+        """Evaluate rules as time passes (conditions start and end without new data)."""
+        now = self.clock()
+        with self._lock:
+            alerts = self.incidents.handle(self.rules.tick(now), now)
+        self.notifier.deliver(alerts, now)
+        return len(alerts)
+
+    # -- stages ----------------------------------------------------------------------
+    def _failed(self, source: Source, report: PollReport, reason: str) -> PollReport:
+        now = self.clock()
+        with self.db.session() as s:
+            failures = repo.record_poll_failure(s, source.name, source.config.type, reason, now)
+        log.error("[source=%s stage=fetch] %s (%d consecutive failure%s; will retry next run)",
+                  source.name, reason, failures, "" if failures == 1 else "s")
+        report.error = reason
+        return report
+
+    def _normalise(self, source: Source, result: FetchResult, now: datetime, report: PollReport) -> list[Mention]:
+        out = []
+        for item in result.items:
+            try:
+                out.append(normalise(item, source=source.name, tz=source.config.timezone, fetched_at=now))
+            except ValueError as exc:
+                report.skipped.append(f"item {item.external_id!r}: {exc}")
+        return out
+
+    def _dedup(self, source_name: str, mentions: list[Mention]) -> list[Mention]:
+        unique: dict[str, Mention] = {}
+        for m in mentions:
+            unique.setdefault(m.external_id, m)
+        with self.db.session() as s:
+            known = repo.known_external_ids(s, source_name, unique)
+        return [m for key, m in unique.items() if key not in known]
+
+    def _score(self, m: Mention) -> Mention:
+        score = self.scorer.score(m.text)
+        sent = self.config.sentiment
+        label = label_for(score, negative_below=sent.negative_below, positive_above=sent.positive_above)
+        topics = self.matcher.match(f"{m.title or ''}\n{m.text}")
+        return replace(m, score=score, label=label, model_version=self.scorer.version, topics=topics)
+
+    def _store(self, source: Source, result: FetchResult, mentions: list[Mention], now: datetime) -> list[Mention]:
+        with self.db.session() as s:  # items and cursor in one transaction
+            stored = repo.insert_mentions(s, mentions)
+            repo.record_poll_success(s, source.name, source.config.type, result.state, now, len(stored))
+        return stored
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()
+        for channel in self.notifier.channels:
+            channel.close()

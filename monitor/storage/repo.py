@@ -1,0 +1,159 @@
+"""Queries and writes for mentions and source state (short, explicit transactions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.domain import Mention
+from monitor.storage.models import MentionRow, SourceStateRow
+from sources.base import SourceState
+
+_ERROR_MAX = 2000
+
+
+def known_external_ids(session: Session, source: str, external_ids: Iterable[str]) -> set[str]:
+    ids = list(set(external_ids))
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            session.scalars(
+                select(MentionRow.external_id).where(MentionRow.source == source, MentionRow.external_id.in_(chunk))
+            )
+        )
+    return found
+
+
+def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Mention]:
+    """Insert idempotently (keyed by source + external id); return the rows actually inserted, with ids.
+
+    A mention already present (e.g. stored just before a crash, before the
+    cursor moved) is skipped, never duplicated.
+    """
+    if not mentions:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    inserted: list[Mention] = []
+    for m in mentions:
+        stmt = (
+            insert(MentionRow)
+            .values(**_row_values(m))
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(MentionRow.id)
+        )
+        new_id = session.execute(stmt).scalar_one_or_none()
+        if new_id is not None:
+            inserted.append(_with_id(m, new_id))
+    return inserted
+
+
+def _row_values(m: Mention) -> dict:
+    return {
+        "source": m.source,
+        "external_id": m.external_id,
+        "url": m.url,
+        "author": m.author,
+        "title": m.title,
+        "text": m.text,
+        "raw_text": m.raw_text,
+        "parent_id": m.parent_id,
+        "content_hash": m.content_hash,
+        "published_at": m.published_at,
+        "fetched_at": m.fetched_at,
+        "sentiment_score": m.score,
+        "sentiment_label": m.label,
+        "model_version": m.model_version,
+        "topics": list(m.topics),
+    }
+
+
+def _with_id(m: Mention, new_id: int) -> Mention:
+    from dataclasses import replace
+
+    return replace(m, id=new_id)
+
+
+def to_mention(row: MentionRow) -> Mention:
+    return Mention(
+        id=row.id,
+        source=row.source,
+        external_id=row.external_id,
+        text=row.text,
+        raw_text=row.raw_text,
+        published_at=row.published_at,
+        fetched_at=row.fetched_at,
+        content_hash=row.content_hash,
+        url=row.url,
+        author=row.author,
+        title=row.title,
+        parent_id=row.parent_id,
+        score=row.sentiment_score,
+        label=row.sentiment_label,
+        model_version=row.model_version,
+        topics=tuple(row.topics or ()),
+    )
+
+
+def mentions_since(session: Session, since: datetime, until: datetime | None = None) -> list[Mention]:
+    """Stored mentions published in [since, until), oldest first (to warm rules up after a restart)."""
+    stmt = select(MentionRow).where(MentionRow.published_at >= since)
+    if until is not None:
+        stmt = stmt.where(MentionRow.published_at < until)
+    return [to_mention(r) for r in session.scalars(stmt.order_by(MentionRow.published_at, MentionRow.id))]
+
+
+def mentions_by_ids(session: Session, ids: Sequence[int]) -> list[Mention]:
+    if not ids:
+        return []
+    rows = session.scalars(select(MentionRow).where(MentionRow.id.in_(list(ids))))
+    by_id = {r.id: to_mention(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def load_source_state(session: Session, name: str) -> SourceState:
+    row = session.get(SourceStateRow, name)
+    if row is None:
+        return SourceState()
+    return SourceState(cursor=row.cursor, etag=row.etag, last_modified=row.last_modified)
+
+
+def _state_row(session: Session, name: str, type_: str) -> SourceStateRow:
+    row = session.get(SourceStateRow, name)
+    if row is None:
+        row = SourceStateRow(name=name, type=type_, consecutive_failures=0, items_stored=0)
+        session.add(row)
+    row.type = type_
+    return row
+
+
+def record_poll_success(
+    session: Session, name: str, type_: str, state: SourceState, now: datetime, stored: int
+) -> None:
+    """Advance the cursor — call in the same transaction that stored the items, or after it."""
+    row = _state_row(session, name, type_)
+    row.cursor, row.etag, row.last_modified = state.cursor, state.etag, state.last_modified
+    row.last_poll_at = row.last_success_at = now
+    row.consecutive_failures = 0
+    row.last_error = None
+    if stored:
+        row.last_item_at = now
+        row.items_stored = (row.items_stored or 0) + stored
+
+
+def record_poll_failure(session: Session, name: str, type_: str, error: str, now: datetime) -> int:
+    """Record a failed poll (cursor untouched); return the consecutive failure count."""
+    row = _state_row(session, name, type_)
+    row.last_poll_at = row.last_error_at = now
+    row.last_error = error[:_ERROR_MAX]
+    row.consecutive_failures = (row.consecutive_failures or 0) + 1
+    return row.consecutive_failures
+
+
+def source_states(session: Session) -> list[SourceStateRow]:
+    return list(session.scalars(select(SourceStateRow).order_by(SourceStateRow.name)))

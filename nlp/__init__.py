@@ -1,0 +1,1 @@
+"""Chinese text processing: sentiment scoring and topic matching."""
