@@ -27,8 +27,9 @@ def local_time(alert: Alert) -> str:
     return alert.at.astimezone(ZoneInfo(alert.tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_markdown(alert: Alert) -> str:
-    lines = [f"### {headline(alert)}", "", f"- 事件编号：#{alert.incident_id}", f"- 话题：{alert.topic}",
+def render_markdown(alert: Alert, *, heading: bool = True) -> str:
+    lines = [f"### {headline(alert)}", ""] if heading else []
+    lines += [f"- 事件编号：#{alert.incident_id}", f"- 话题：{alert.topic}",
              f"- 规则：{alert.rule}", f"- 时间：{local_time(alert)}（{alert.tz}）", f"- 原因：{alert.reason}"]
     figures = [f"{label} {alert.numbers[key]}" for key, label in NUMBER_LABELS.items() if key in alert.numbers]
     if figures:

@@ -95,7 +95,7 @@ Config = _Base
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Any:
     """Read, interpolate ``${ENV}`` and validate ``path``; raise ConfigError."""
     path = Path(path)
-    label = path.name
+    label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

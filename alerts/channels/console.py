@@ -29,14 +29,14 @@ class ConsoleChannel(Channel):
     def build_payload(self, alert: Alert) -> dict:
         return {
             "title": headline(alert),
-            "markdown": render_markdown(alert),
+            "markdown": render_markdown(alert, heading=False),
             "style": "green" if alert.kind == "resolved" else STYLE[alert.severity.value],
         }
 
     def send(self, payload: dict) -> None:
         stream = sys.stdout if self.config.stream == "stdout" else sys.stderr
         try:
-            Console(file=stream, soft_wrap=True).print(
+            Console(file=stream).print(
                 Panel(Markdown(payload["markdown"]), title=payload["title"], border_style=payload["style"])
             )
             stream.flush()
