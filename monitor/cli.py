@@ -29,7 +29,7 @@ app = typer.Typer(help="舆情哨兵 — public-opinion monitoring and crisis al
 incidents_app = typer.Typer(help="List, inspect and work incidents.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="MONITOR_CONFIG",
                          help="YAML config file (default: built-in defaults, data in $MONITOR_DATA_DIR or ./data).")
@@ -122,8 +122,8 @@ def run(config: Optional[Path] = ConfigOpt,
 def check_config(file: Path = typer.Argument(..., help="YAML config file to validate.")) -> None:
     """Validate a config file without starting anything (exit 2 if invalid)."""
     cfg = load_config(file)
-    out.print(f"{file}: ok — {len(cfg.sources)} sources, {len(cfg.topics)} topics, "
-              f"{len(cfg.rules)} rules, {len(cfg.channels)} channels", highlight=False)
+    typer.echo(f"{file}: ok — {len(cfg.sources)} sources, {len(cfg.topics)} topics, "
+               f"{len(cfg.rules)} rules, {len(cfg.channels)} channels")
 
 
 @app.command()
@@ -131,7 +131,7 @@ def check_config(file: Path = typer.Argument(..., help="YAML config file to vali
 def migrate(config: Optional[Path] = ConfigOpt) -> None:
     """Create or upgrade the database schema to the newest version."""
     db = _db(config)
-    out.print(f"{db.display_url}: schema at revision {db.schema_revision()}", highlight=False)
+    typer.echo(f"{db.display_url}: schema at revision {db.schema_revision()}")
 
 
 # -- incidents ------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def list_incidents(config: Optional[Path] = ConfigOpt,
         print(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
-        out.print("no incidents")
+        typer.echo("no incidents")
         return
     table = Table(title="事件 incidents")
     for col in ("#", "级别", "状态", "话题", "规则", "开始", "确认", "解决", "原因"):
@@ -227,7 +227,7 @@ def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
     """Acknowledge an open incident."""
     manager, _ = _incidents(config)
     r = manager.acknowledge(incident_id, _actor(actor), _now(), note)
-    out.print(f"#{r.id} acknowledged by {r.acked_by}", highlight=False)
+    typer.echo(f"#{r.id} acknowledged by {r.acked_by}")
 
 
 @incidents_app.command("resolve")
@@ -238,7 +238,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
     """Resolve an incident."""
     manager, _ = _incidents(config)
     r = manager.resolve(incident_id, _actor(actor), _now(), note)
-    out.print(f"#{r.id} resolved by {r.resolved_by}", highlight=False)
+    typer.echo(f"#{r.id} resolved by {r.resolved_by}")
 
 
 @incidents_app.command("note")
@@ -248,7 +248,7 @@ def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOp
     """Add a note to an incident's timeline."""
     manager, _ = _incidents(config)
     manager.add_note(incident_id, _actor(actor), _now(), text)
-    out.print(f"#{incident_id}: note added", highlight=False)
+    typer.echo(f"#{incident_id}: note added")
 
 
 # -- sources --------------------------------------------------------------------------

@@ -155,6 +155,7 @@ def _interpolate(node: Any, loc: tuple, env, label: str, problems: list[str]) ->
 def _resolve_paths(raw: dict, base_dir: Path) -> dict:
     """Relative file paths in a config are relative to the config file."""
     raw = dict(raw)
+    raw.setdefault("data_dir", DEFAULT_DATA_DIR)
     if isinstance(raw.get("data_dir"), str) and not Path(raw["data_dir"]).is_absolute():
         raw["data_dir"] = str(base_dir / raw["data_dir"])
     if isinstance(raw.get("sources"), list):

@@ -84,7 +84,8 @@ class NegativeSpikeRule(Rule):
         del self._neg[: bisect.bisect_left(self._neg, horizon, key=lambda e: e[0])]
 
     # -- evaluation ------------------------------------------------------------
-    def measure(self, now: datetime) -> dict:
+    def _ratio(self, now: datetime) -> tuple[int, int, int, float, float]:
+        """Exact (current negatives, current total, reference negatives, expected, ratio)."""
         cfg = self.config
         start = now - cfg.window
         cur_neg = len(self._neg) - bisect.bisect_right(self._neg, start, key=lambda e: e[0])
@@ -93,20 +94,25 @@ class NegativeSpikeRule(Rule):
         )
         cur_all = len(self._all) - bisect.bisect_right(self._all, start)
         expected = max(ref_neg, cfg.min_reference) * (cfg.window / cfg.reference)
+        return cur_neg, cur_all, ref_neg, expected, cur_neg / expected
+
+    def measure(self, now: datetime) -> dict:
+        """The figures shown in alerts (rounded for people; decisions use the exact ratio)."""
+        cur_neg, cur_all, ref_neg, expected, ratio = self._ratio(now)
         return {
             "current_negative": cur_neg,
             "current_total": cur_all,
             "negative_share": round(cur_neg / cur_all, 3) if cur_all else 0.0,
             "reference_negative": ref_neg,
             "expected": round(expected, 2),
-            "ratio": round(cur_neg / expected, 2),
-            "window": format_duration(cfg.window),
-            "reference": format_duration(cfg.reference),
+            "ratio": round(ratio, 2),
+            "window": format_duration(self.config.window),
+            "reference": format_duration(self.config.reference),
         }
 
-    def _severity(self, n: dict) -> Severity:
+    def _severity(self, current: int, ratio: float) -> Severity:
         for level, count_mult, ratio_mult in _LEVELS:
-            if n["current_negative"] >= count_mult * self.config.min_current and n["ratio"] >= ratio_mult * self.config.spike_ratio:
+            if current >= count_mult * self.config.min_current and ratio >= ratio_mult * self.config.spike_ratio:
                 return level
         return Severity.IV
 
@@ -117,12 +123,13 @@ class NegativeSpikeRule(Rule):
         return now - self._coverage_start >= self.warmup
 
     def _evaluate(self, now: datetime) -> list[Match]:
-        n = self.measure(now)
         cfg = self.config
-        condition = self.is_warm(now) and n["current_negative"] >= cfg.min_current and n["ratio"] >= cfg.spike_ratio
+        current, _, _, _, ratio = self._ratio(now)
+        condition = self.is_warm(now) and current >= cfg.min_current and ratio >= cfg.spike_ratio
+        n = self.measure(now)
         if condition:
             self._last_true = now
-            severity = self._severity(n)
+            severity = self._severity(current, ratio)
             if self._firing is None or severity > self._firing:
                 self._firing = severity
                 return [self._match("firing", now, severity, n)]
