@@ -1,0 +1,26 @@
+# 舆情哨兵 — everything a fresh machine needs is Python 3.11 and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: run the daemon on the bundled crisis scenario (Ctrl-C to stop)
+demo: $(STAMP)
+	$(BIN)/monitor run --demo
+
+## make test: run the whole test suite (PostgreSQL too when MONITOR_TEST_DATABASE_URL is set)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) data .pytest_cache *.egg-info
