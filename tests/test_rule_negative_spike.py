@@ -258,6 +258,21 @@ def test_threshold_is_compared_with_the_exact_ratio_not_the_rounded_one():
     assert matches == []
 
 
+def test_mentions_published_after_now_wait_for_their_time():
+    # documented current window is (now - window, now]; e.g. a source with a wrong time zone
+    r = rule()
+    now = W + 5 * MIN
+    ahead = now + timedelta(hours=2)
+    matches = r.add_data(negatives(6, ahead), now)
+    n = r.measure(now)
+    assert (n["current_negative"], n["current_total"]) == (0, 0)
+    assert matches == []
+
+    later = r.tick(ahead + MIN)
+    assert r.measure(ahead + MIN)["current_negative"] == 6
+    assert [m.kind for m in later] == ["firing"]
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 

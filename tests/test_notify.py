@@ -1,0 +1,191 @@
+"""Notifier: delivery bookkeeping with a real database and real channels over 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from alerts.alert import Alert
+from alerts.channels.webhook import WebhookChannel, WebhookConfig
+from alerts.incidents import IncidentManager
+from alerts.notify import Notifier
+from alerts.severity import Severity
+from monitor.storage.models import IncidentEventRow, IncidentRow, NotificationRow, SilenceRow
+from tests.factories import T0, TOPIC, make_match
+from tests.servers import LocalServer, Response
+
+NOW = T0 + timedelta(seconds=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ok(_req) -> Response:
+    return Response(200, b"ok")
+
+
+def fail(_req) -> Response:
+    return Response(500, b"boom")
+
+
+@pytest.fixture
+def channels():
+    """channels(name=url, ...) -> WebhookChannel list; closed after the test."""
+    made: list[WebhookChannel] = []
+
+    def build(**urls_and_options) -> list[WebhookChannel]:
+        out = []
+        for name, spec in urls_and_options.items():
+            url, options = spec if isinstance(spec, tuple) else (spec, {})
+            ch = WebhookChannel(WebhookConfig(name=name, type="webhook", url=url, timeout="2s", **options))
+            made.append(ch)
+            out.append(ch)
+        return out
+
+    yield build
+    for ch in made:
+        ch.close()
+
+
+def open_alert(db, severity: Severity = Severity.IV) -> Alert:
+    [alert] = IncidentManager(db).handle([make_match(severity=severity)], T0)
+    return alert
+
+
+def notifications(db) -> list[tuple]:
+    with db.session() as s:
+        rows = s.scalars(select(NotificationRow).order_by(NotificationRow.id))
+        return [(r.incident_id, r.channel, r.alert_kind, r.dedup_key, r.status, r.attempt, r.at, r.error) for r in rows]
+
+
+def timeline(db, incident_id: int) -> list[IncidentEventRow]:
+    with db.session() as s:
+        return list(s.scalars(select(IncidentEventRow).where(IncidentEventRow.incident_id == incident_id)
+                              .order_by(IncidentEventRow.id)))
+
+
+def last_notified(db, incident_id: int):
+    with db.session() as s:
+        return s.get(IncidentRow, incident_id).last_notified_at
+
+
+def test_successful_delivery_is_recorded_as_sent_and_notified(db, channels):
+    alert = open_alert(db)
+    with LocalServer(ok) as server:
+        Notifier(db, channels(ops=f"{server.url}/hook")).deliver([alert], NOW)
+
+    assert len(server.requests) == 1
+    key = f"incident-{alert.incident_id}-firing-IV"
+    assert notifications(db) == [(alert.incident_id, "ops", "firing", key, "sent", 1, NOW, None)]
+    events = timeline(db, alert.incident_id)
+    assert [(e.kind, e.actor, e.message, e.at) for e in events] == [
+        ("opened", "system", alert.reason, T0), ("notified", "system", "已通知：ops", NOW)]
+    assert events[-1].data == {"alert": "firing", "channels": ["ops"]}
+    assert last_notified(db, alert.incident_id) == NOW
+
+
+def test_one_failing_channel_does_not_stop_the_others(db, channels, caplog):
+    alert = open_alert(db)
+    with LocalServer(fail) as bad, LocalServer(ok) as good:
+        notifier = Notifier(db, channels(broken=f"{bad.url}/hook", ops=f"{good.url}/hook"))
+        with caplog.at_level(logging.INFO, logger="alerts.notify"):
+            notifier.deliver([alert], NOW)
+
+    assert (len(bad.requests), len(good.requests)) == (1, 1)
+    key = f"incident-{alert.incident_id}-firing-IV"
+    assert notifications(db) == [
+        (alert.incident_id, "broken", "firing", key, "failed", 1, NOW, "HTTP 500 Internal Server Error"),
+        (alert.incident_id, "ops", "firing", key, "sent", 1, NOW, None),
+    ]
+    assert [(e.kind, e.message) for e in timeline(db, alert.incident_id)][1:] == [("notified", "已通知：ops")]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [f"[channel=broken stage=notify] incident #{alert.incident_id} firing not delivered: "
+                      "HTTP 500 Internal Server Error"]
+
+
+def test_all_channels_failing_is_an_incident_event_and_an_error_log(db, channels, caplog):
+    alert = open_alert(db)
+    with LocalServer(fail) as bad:
+        refused_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        notifier = Notifier(db, channels(broken=f"{bad.url}/hook", gone=f"{refused_url}/hook"))
+        with caplog.at_level(logging.ERROR, logger="alerts.notify"):
+            notifier.deliver([alert], NOW)
+
+    assert [(r[1], r[4], r[7]) for r in notifications(db)] == [
+        ("broken", "failed", "HTTP 500 Internal Server Error"),
+        ("gone", "failed", "cannot connect: ConnectError"),
+    ]
+    events = timeline(db, alert.incident_id)
+    assert [(e.kind, e.actor) for e in events] == [("opened", "system"), ("notify_failed", "system")]
+    assert events[-1].message == "通知全部失败：broken: HTTP 500 Internal Server Error; gone: cannot connect: ConnectError"
+    assert events[-1].data == {"alert": "firing"}
+    assert last_notified(db, alert.incident_id) is None
+    summary = [r for r in caplog.records if r.levelno == logging.ERROR and "reached NO channel" in r.getMessage()]
+    assert len(summary) == 1
+    assert summary[0].name == "alerts.notify"
+    assert f"incident #{alert.incident_id} firing reached NO channel" in summary[0].getMessage()
+
+
+def _silence(db, matcher: dict, starts, ends, reason="发布会期间") -> int:
+    with db.session() as s:
+        row = SilenceRow(matcher=matcher, starts_at=starts, ends_at=ends, reason=reason, created_by="alice",
+                         created_at=starts)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_active_silence_on_the_topic_suppresses_delivery(db, channels):
+    alert = open_alert(db)
+    silence_id = _silence(db, {"topic": TOPIC}, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    with LocalServer(ok) as one, LocalServer(ok) as two:
+        Notifier(db, channels(ops=f"{one.url}/hook", pr=f"{two.url}/hook")).deliver([alert], NOW)
+
+    assert (one.requests, two.requests) == ([], [])
+    assert [(r[1], r[4], r[7]) for r in notifications(db)] == [
+        ("ops", "silenced", f"silence #{silence_id}: 发布会期间"),
+        ("pr", "silenced", f"silence #{silence_id}: 发布会期间"),
+    ]
+    events = timeline(db, alert.incident_id)
+    assert [(e.kind, e.message) for e in events][1:] == [("silenced", f"通知被静默：silence #{silence_id}: 发布会期间")]
+    assert last_notified(db, alert.incident_id) is None
+
+
+def test_expired_or_non_matching_silences_do_not_suppress(db, channels):
+    alert = open_alert(db)
+    _silence(db, {"topic": "别的话题"}, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    _silence(db, {"topic": TOPIC}, NOW - timedelta(hours=2), NOW)  # ended exactly now
+    _silence(db, {"topic": TOPIC}, NOW + timedelta(seconds=1), NOW + timedelta(hours=1))  # not yet
+    _silence(db, {"topic": TOPIC, "severity": "I"}, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    with LocalServer(ok) as server:
+        Notifier(db, channels(ops=f"{server.url}/hook")).deliver([alert], NOW)
+
+    assert len(server.requests) == 1
+    assert [r[4] for r in notifications(db)] == ["sent"]
+
+
+def test_channel_min_severity_filters_lower_alerts(db, channels):
+    low = open_alert(db, Severity.IV)
+    with LocalServer(ok) as everything, LocalServer(ok) as serious_only:
+        notifier = Notifier(db, channels(ops=f"{everything.url}/hook",
+                                         boss=(f"{serious_only.url}/hook", {"min_severity": "II"})))
+        notifier.deliver([low], NOW)
+        assert (len(everything.requests), len(serious_only.requests)) == (1, 0)
+        assert [(r[1], r[4]) for r in notifications(db)] == [("ops", "sent")]
+
+        [escalated] = IncidentManager(db).handle([make_match(severity=Severity.II)], NOW)
+        notifier.deliver([escalated], NOW + timedelta(seconds=1))
+        assert (len(everything.requests), len(serious_only.requests)) == (2, 1)
+
+    assert [(r[1], r[2], r[3], r[4]) for r in notifications(db)] == [
+        ("ops", "firing", f"incident-{low.incident_id}-firing-IV", "sent"),
+        ("ops", "escalated", f"incident-{low.incident_id}-escalated-II", "sent"),
+        ("boss", "escalated", f"incident-{low.incident_id}-escalated-II", "sent"),
+    ]
