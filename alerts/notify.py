@@ -24,9 +24,19 @@ from monitor.storage.models import IncidentRow, NotificationRow, SilenceRow
 log = logging.getLogger(__name__)
 
 
+SILENCE_KEYS = {"topic", "rule", "severity"}
+
+
 def silence_matches(matcher: dict, alert: Alert) -> bool:
-    return all(str(getattr(alert, key).value if key == "severity" else getattr(alert, key)) == str(value)
-               for key, value in matcher.items() if key in {"topic", "rule", "severity"})
+    """True when every key of ``matcher`` equals the alert's value.
+
+    An empty matcher or one with an unknown key matches nothing: a typo must
+    lead to a page, never to silence.
+    """
+    if not matcher or not set(matcher) <= SILENCE_KEYS:
+        return False
+    values = {"topic": alert.topic, "rule": alert.rule, "severity": alert.severity.value}
+    return all(values[key] == str(value) for key, value in matcher.items())
 
 
 class Notifier:
@@ -46,6 +56,15 @@ class Notifier:
     def _deliver_one(self, alert: Alert, now: datetime) -> None:
         silence = self._silenced_by(alert, now)
         targets = [c for c in self.channels if c.accepts(alert)]
+        if not targets:
+            log.warning("[stage=notify] incident #%d %s (%s): no channel takes this severity; recorded only",
+                        alert.incident_id, alert.kind, alert.severity.value)
+            with self.db.session() as s:
+                incident = s.get(IncidentRow, alert.incident_id)
+                if incident is not None:
+                    add_event(s, incident, now, "not_routed", "system",
+                              f"未通知：没有渠道接收{alert.severity.display}告警", {"alert": alert.kind})
+            return
         results: list[tuple[str, str, str | None]] = []  # (channel, status, error)
         for channel in targets:
             if silence is not None:
@@ -81,6 +100,6 @@ class Notifier:
             elif any(status == "silenced" for _, status, _ in results):
                 add_event(s, incident, now, "silenced", "system", f"通知被静默：{results[0][2]}", {"alert": alert.kind})
             else:
-                failed = "; ".join(f"{c}: {e}" for c, _, e in results) or "没有可用的通知渠道"
+                failed = "; ".join(f"{c}: {e}" for c, _, e in results)
                 log.error("[stage=notify] incident #%d %s reached NO channel: %s", alert.incident_id, alert.kind, failed)
                 add_event(s, incident, now, "notify_failed", "system", f"通知全部失败：{failed}", {"alert": alert.kind})

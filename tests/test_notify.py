@@ -189,3 +189,23 @@ def test_channel_min_severity_filters_lower_alerts(db, channels):
         ("ops", "escalated", f"incident-{low.incident_id}-escalated-II", "sent"),
         ("boss", "escalated", f"incident-{low.incident_id}-escalated-II", "sent"),
     ]
+
+
+@pytest.mark.parametrize("matcher", [{}, {"topics": TOPIC}, {"topic": TOPIC, "colour": "red"}])
+def test_empty_or_misspelt_silence_never_silences(db, channels, matcher):
+    alert = open_alert(db)
+    _silence(db, matcher, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    with LocalServer(ok) as server:
+        Notifier(db, channels(ops=f"{server.url}/hook")).deliver([alert], NOW)
+    assert len(server.requests) == 1
+    assert [r[4] for r in notifications(db)] == ["sent"]
+
+
+def test_alert_no_channel_takes_is_recorded_not_reported_as_failure(db, channels, caplog):
+    alert = open_alert(db, Severity.IV)
+    with LocalServer(ok) as serious_only, caplog.at_level(logging.WARNING, logger="alerts.notify"):
+        Notifier(db, channels(boss=(f"{serious_only.url}/hook", {"min_severity": "II"}))).deliver([alert], NOW)
+    assert serious_only.requests == [] and notifications(db) == []
+    kinds = [(e.kind, e.message) for e in timeline(db, alert.incident_id)][1:]
+    assert kinds == [("not_routed", "未通知：没有渠道接收一般（IV级）告警")]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]

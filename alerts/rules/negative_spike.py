@@ -10,8 +10,12 @@ Per topic, at time ``now``::
 It fires when the rule is warm (it has seen at least ``warmup`` of history),
 ``current >= min_current`` and ``ratio >= spike_ratio``. While firing it stays
 quiet unless the severity grows; it recovers once the condition has been false
-for ``resolve_after``. ``min_reference`` is the baseline floor: a topic that is
-usually silent does not page on its first two complaints.
+for ``resolve_after``. ``min_reference`` is the baseline floor (negatives per
+reference window), so a usually silent topic is not compared with zero;
+``min_current`` is what keeps a handful of complaints from paging.
+
+Warm-up counts from the earliest mention seen (stored history replayed after a
+restart, or a feed's backlog) or the rule's start, whichever is earlier.
 
 Severity grows with magnitude (multiples of ``min_current`` and ``spike_ratio``):
 IV at the threshold, III at 2×/2×, II at 5×/4×, I at 20×/8×.
@@ -88,11 +92,15 @@ class NegativeSpikeRule(Rule):
         """Exact (current negatives, current total, reference negatives, expected, ratio)."""
         cfg = self.config
         start = now - cfg.window
-        cur_neg = len(self._neg) - bisect.bisect_right(self._neg, start, key=lambda e: e[0])
-        ref_neg = bisect.bisect_right(self._neg, start, key=lambda e: e[0]) - bisect.bisect_right(
-            self._neg, start - cfg.reference, key=lambda e: e[0]
-        )
-        cur_all = len(self._all) - bisect.bisect_right(self._all, start)
+
+        def count(times: list, low: datetime, high: datetime, key=None) -> int:
+            # (low, high]; mentions stamped after `now` wait until their time comes
+            return bisect.bisect_right(times, high, key=key) - bisect.bisect_right(times, low, key=key)
+
+        first = lambda e: e[0]  # noqa: E731
+        cur_neg = count(self._neg, start, now, first)
+        ref_neg = count(self._neg, start - cfg.reference, start, first)
+        cur_all = count(self._all, start, now)
         expected = max(ref_neg, cfg.min_reference) * (cfg.window / cfg.reference)
         return cur_neg, cur_all, ref_neg, expected, cur_neg / expected
 
@@ -151,6 +159,6 @@ class NegativeSpikeRule(Rule):
                 f"持续 {format_duration(self.resolve_after)} 低于告警线"
             )
         start = now - self.config.window
-        current = [e[2] for e in self._neg if e[0] > start]
+        current = [e[2] for e in self._neg if start < e[0] <= now]
         evidence = tuple(sorted(current, key=lambda m: (m.score if m.score is not None else 0.5))[:EVIDENCE_SIZE])
         return Match(kind, self.config.name, self.config.type, self.topic, now, severity, reason, n, evidence)
