@@ -26,6 +26,7 @@ class Alert:
     top_mentions: tuple[Mention, ...] = ()
     ack_command: str = ""
     tz: str = "Asia/Shanghai"  # for times shown to people
+    channels: tuple[str, ...] | None = None  # deliver only to these channels (escalation steps); None = all
 
     @property
     def dedup_key(self) -> str:

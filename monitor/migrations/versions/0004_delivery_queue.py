@@ -1,4 +1,4 @@
-"""incidents plans escalation and delivery
+"""delivery queue: retries, rate limits, fallback
 
 Revision ID: 0004
 Revises: 0003
