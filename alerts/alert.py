@@ -9,7 +9,9 @@ from typing import Any, Literal
 from alerts.severity import Severity
 from monitor.domain import Mention
 
-AlertKind = Literal["firing", "escalated", "resolved"]
+# firing: a new incident; escalated: its severity grew; reminder: still unacknowledged (next
+# escalation step); reopened: it flared up again soon after being resolved; resolved: 已恢复.
+AlertKind = Literal["firing", "escalated", "reminder", "reopened", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Alert:
     ack_command: str = ""
     tz: str = "Asia/Shanghai"  # for times shown to people
     channels: tuple[str, ...] | None = None  # deliver only to these channels (escalation steps); None = all
+    plan_steps: tuple[str, ...] = ()  # the response plan's first steps, ready to show
 
     @property
     def dedup_key(self) -> str:

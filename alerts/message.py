@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
 
-HEADLINES = {"firing": "舆情告警", "escalated": "舆情升级", "resolved": "已恢复"}
+HEADLINES = {"firing": "舆情告警", "escalated": "舆情升级", "reminder": "未确认提醒", "reopened": "事件重开",
+             "resolved": "已恢复"}
 SNIPPET = 60
 
 NUMBER_LABELS = {

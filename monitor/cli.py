@@ -75,10 +75,10 @@ def _db(path: Optional[Path]):
 
 
 def _incidents(path: Optional[Path]):
-    from alerts.incidents import IncidentManager
+    from alerts.incident_desk import IncidentDesk
 
     config = _config(path)
-    return IncidentManager(_db(path), tz=config.timezone), config
+    return IncidentDesk(_db(path), tz=config.timezone), config
 
 
 def _actor(actor: Optional[str]) -> str:
@@ -152,7 +152,7 @@ def list_incidents(config: Optional[Path] = ConfigOpt,
                    since: Optional[str] = typer.Option(None, "--since", help='Only incidents opened within, e.g. "24h".'),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List incidents, newest first."""
-    from alerts.incidents import STATUSES
+    from alerts.incident_desk import STATUSES
 
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status: expected one of {', '.join(STATUSES)}, got {status!r}")
@@ -195,11 +195,16 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show one incident: summary, numbers, evidence and timeline."""
     manager, cfg = _incidents(config)
-    r, events, mentions = manager.show(incident_id)
+    view = manager.view(incident_id)
+    r, events, mentions = view.incident, view.events, view.mentions
     if as_json:
         doc = _incident_json(r) | {
             "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "message": e.message} for e in events],
             "mentions": [{"id": m.id, "author": m.author, "url": m.url, "text": m.text, "score": m.score} for m in mentions],
+            "plan": r.plan,
+            "steps": [{"position": st.position, "title": st.title, "owner": st.owner, "status": st.status,
+                       "due_at": st.due_at and st.due_at.isoformat(), "done_by": st.done_by, "reply": st.reply}
+                      for st in view.steps],
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
@@ -211,6 +216,15 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
         out.print("[bold]代表性内容[/bold]")
         for m in mentions:
             out.print(f"  #{m.id} [{m.score:.2f}] {m.text[:80]} — {m.author or '?'} {m.url or ''}", highlight=False)
+    if view.steps:
+        out.print(f"[bold]应急预案 {r.plan}[/bold]", highlight=False)
+        for st in view.steps:
+            mark = {"done": "[green]✔[/]", "skipped": "[dim]–[/]"}.get(st.status, "[yellow]☐[/]")
+            who = f" — {st.done_by} {_local(st.done_at, cfg.timezone)}" if st.done_by else ""
+            due = f"，{_local(st.due_at, cfg.timezone)}前" if st.due_at else ""
+            out.print(f"  {mark} {st.position}. {st.title}（{st.owner}{due}）{who}", highlight=False)
+            if st.reply:
+                out.print(f"      回复模板：{st.reply}", highlight=False, style="dim")
     timeline = Table(title="时间线 timeline")
     for col in ("时间", "事件", "操作人", "说明"):
         timeline.add_column(col, overflow="fold")
@@ -249,6 +263,28 @@ def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOp
     manager, _ = _incidents(config)
     manager.add_note(incident_id, _actor(actor), _now(), text)
     typer.echo(f"#{incident_id}: note added")
+
+
+@incidents_app.command("step")
+@cli_errors
+def step_incident(incident_id: int, position: int,
+                  status: str = typer.Argument("done", help="done, skipped or pending."),
+                  config: Optional[Path] = ConfigOpt,
+                  actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+    """Mark step N of the incident's response plan done (or skipped / pending again)."""
+    manager, _ = _incidents(config)
+    step = manager.set_step(incident_id, position, status, _actor(actor), _now())
+    typer.echo(f"#{incident_id} step {step.position} ({step.title}): {step.status}")
+
+
+@incidents_app.command("assign")
+@cli_errors
+def assign_incident(incident_id: int, person: str, config: Optional[Path] = ConfigOpt,
+                    actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+    """Assign an incident to a person."""
+    manager, _ = _incidents(config)
+    manager.assign(incident_id, person, _actor(actor), _now())
+    typer.echo(f"#{incident_id} assigned to {person}")
 
 
 # -- sources --------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator
 
+from alerts.escalation import EscalationPolicy, IncidentsConfig
+from alerts.plans import PlanConfig
 from monitor.configtypes import Duration, Frozen, Name, PositiveDuration
 from monitor.errors import ConfigError
 
@@ -55,6 +57,9 @@ class _Base(Frozen):
     sentiment: SentimentConfig = SentimentConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     topics: tuple[TopicConfig, ...] = ()
+    plans: tuple[PlanConfig, ...] = ()
+    escalation: tuple[EscalationPolicy, ...] = ()
+    incidents: IncidentsConfig = IncidentsConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -215,7 +220,7 @@ def _message(error: dict) -> str:
 
 def _cross_check(config: Any, label: str) -> list[str]:
     problems: list[str] = []
-    for family in ("sources", "topics", "rules", "channels"):
+    for family in ("sources", "topics", "rules", "channels", "plans", "escalation"):
         seen: dict[str, int] = {}
         for i, item in enumerate(getattr(config, family)):
             if item.name in seen:
@@ -232,6 +237,16 @@ def _cross_check(config: Any, label: str) -> list[str]:
                     f"known: {', '.join(sorted(topic_names)) or '(none)'}"
                 )
         problems.extend(f"{label}: rules[{i}].{p}" for p in rule.problems())
+        if rule.plan is not None and rule.plan not in {p.name for p in config.plans}:
+            problems.append(f"{label}: rules[{i}].plan: unknown plan {rule.plan!r}; "
+                            f"known: {', '.join(p.name for p in config.plans) or '(none)'}")
+    channel_names = {c.name for c in config.channels}
+    for i, policy in enumerate(config.escalation):
+        for j, step in enumerate(policy.steps):
+            for k, name in enumerate(step.channels):
+                if name not in channel_names:
+                    problems.append(f"{label}: escalation[{i}].steps[{j}].channels[{k}]: unknown channel {name!r}; "
+                                    f"known: {', '.join(sorted(channel_names)) or '(none)'}")
     if config.sentiment.negative_below > config.sentiment.positive_above:
         problems.append(f"{label}: sentiment.negative_below: must not exceed positive_above")
     return problems

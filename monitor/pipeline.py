@@ -61,7 +61,7 @@ class Pipeline:
         self.matcher = TopicMatcher(Topic(t.name, t.keywords, t.exclude) for t in config.topics)
         self.scorer = scorer if scorer is not None else SnowNLPScorer()
         self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock())
-        self.incidents = IncidentManager(db, tz=config.timezone)
+        self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
         self.notifier = Notifier(db, channels)
         self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
@@ -76,7 +76,7 @@ class Pipeline:
         with self.db.session() as s:
             history = repo.mentions_since(s, now - needed)
         with self._lock:
-            alerts = self.incidents.handle(self.rules.add_data(history, now), now)
+            alerts = self.incidents.handle(self.rules.add_data(history, now), now, replay=True)
         self.notifier.deliver(alerts, now)
         log.info("[stage=rules] warmed up with %d stored mentions from the last %s", len(history), needed)
         return len(history)
@@ -114,10 +114,11 @@ class Pipeline:
         return report
 
     def tick(self) -> int:
-        """Evaluate rules as time passes (conditions start and end without new data)."""
+        """Evaluate rules as time passes (conditions start and end without new data); send due reminders."""
         now = self.clock()
         with self._lock:
             alerts = self.incidents.handle(self.rules.tick(now), now)
+            alerts += self.incidents.reminders(now)
         self.notifier.deliver(alerts, now)
         return len(alerts)
 

@@ -133,16 +133,36 @@ def test_restarted_manager_does_not_page_again_for_the_same_firing(db):
     assert events(db, incident_id) == [("opened", "system"), ("evidence", "system")]
 
 
-def test_firing_soon_after_a_manual_resolve_is_noted_not_paged(db):
+def test_flare_up_soon_after_resolve_reopens_the_incident_and_pages(db):
+    manager = IncidentManager(db)
+    incident_id = open_incident(db, manager)
+    manager.acknowledge(incident_id, "alice", T0 + MIN)
+    manager.resolve(incident_id, "alice", T0 + 2 * MIN)
+
+    [alert] = manager.handle([make_match(severity=Severity.III)], T0 + 30 * MIN)  # within reopen_within (2h)
+    assert (alert.kind, alert.incident_id, alert.severity) == ("reopened", incident_id, Severity.III)
+    [row] = incidents(db)
+    assert (row.status, row.reopened_count, row.acked_by, row.resolved_at) == ("open", 1, None, None)
+    assert events(db, incident_id)[-1] == ("reopened", "system")
+
+
+def test_restart_replay_of_a_burst_staff_already_resolved_is_noted_not_paged(db):
     manager = IncidentManager(db)
     incident_id = open_incident(db, manager)
     manager.resolve(incident_id, "alice", T0 + MIN)
 
-    assert manager.handle([make_match()], T0 + 5 * MIN) == []  # within the 10m window of the resolve
+    restarted = IncidentManager(db)  # warm-up replays the same burst (within its 10m window)
+    assert restarted.handle([make_match()], T0 + 5 * MIN, replay=True) == []
     assert events(db, incident_id)[-1] == ("evidence", "system")
-    assert len(incidents(db)) == 1
+    assert [r.status for r in incidents(db)] == ["resolved"]
 
-    [alert] = manager.handle([make_match()], T0 + 11 * MIN)  # a window later: a new burst
+
+def test_a_burst_long_after_resolve_opens_a_new_incident(db):
+    manager = IncidentManager(db)
+    incident_id = open_incident(db, manager)
+    manager.resolve(incident_id, "alice", T0 + MIN)
+
+    [alert] = manager.handle([make_match()], T0 + 3 * 60 * MIN)
     assert alert.kind == "firing" and alert.incident_id != incident_id
     assert [r.status for r in incidents(db)] == ["resolved", "open"]
 

@@ -24,6 +24,7 @@ from monitor.domain import Mention
 
 class RuleConfig(PluginConfig):
     topics: tuple[str, ...] | None = None  # None: every configured topic
+    plan: str | None = None  # response plan to attach; None: the plan configured for the severity
 
     def problems(self) -> list[str]:
         """Field-level problems that need more than one field to see (``"field: why"``)."""

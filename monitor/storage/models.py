@@ -107,10 +107,37 @@ class IncidentRow(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     last_notified_at: Mapped[datetime | None]
+    plan: Mapped[str | None] = mapped_column(String(100))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    last_signal_at: Mapped[datetime | None]  # the rule's latest firing evidence
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # escalation: the step of the current round last notified (-1 = none yet), the round, when next
+    escalation_step: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
+    escalation_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
 
     events: Mapped[list["IncidentEventRow"]] = relationship(
         back_populates="incident", order_by="IncidentEventRow.id", cascade="all, delete-orphan"
     )
+
+
+class IncidentStepRow(Base):
+    """One step of the response plan attached to an incident (应急预案清单)."""
+
+    __tablename__ = "incident_steps"
+    __table_args__ = (UniqueConstraint("incident_id", "position", name="uq_incident_steps_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1-based, as staff refer to it
+    plan: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime | None]
+    reply: Mapped[str | None] = mapped_column(Text)  # the rendered reply template
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | skipped
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class IncidentEventRow(Base):
