@@ -113,7 +113,7 @@ def run(config: Optional[Path] = ConfigOpt,
         raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
     from monitor.daemon import Daemon
 
-    clean = Daemon(load_config(config)).run_until_signalled()
+    clean = Daemon(load_config(config), config_path=config).run_until_signalled()
     raise typer.Exit(0 if clean else 1)
 
 

@@ -1,10 +1,13 @@
-"""The daemon: one APScheduler job per source plus a rules tick.
+"""The daemon: one APScheduler job per source plus a rules tick, under a supervisor.
 
 Jobs use ``coalesce=True`` and ``max_instances=1`` (a slow source never piles
-up runs) and optional jitter. ``run_until_signalled()`` installs SIGINT/SIGTERM
-handlers and shuts down within the configured grace period (default 4 s):
-polls in flight get that long to finish storing; anything still fetching is
-abandoned, and since cursors move only with stored items, nothing is lost.
+up runs) and optional jitter. A supervisor thread, independent of the
+scheduler, renews the database lease (one daemon per database; the heartbeat
+``monitor status`` shows) and pages through the watchdog when the scheduler
+stops polling. ``run_until_signalled()`` handles SIGINT/SIGTERM (stop within the
+grace period; polls in flight get that long to finish storing, and since cursors
+move only with stored items nothing is lost) and SIGHUP (reload the config
+file: validated first, a bad file keeps the old config and says why).
 """
 
 from __future__ import annotations
@@ -13,66 +16,87 @@ import logging
 import signal
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import database_url
+from monitor import __version__
+from monitor.config import database_url, load_config
+from monitor.errors import ConfigError
+from monitor.lease import Lease
 from monitor.pipeline import Pipeline, utcnow
 from monitor.storage import Database
+from monitor.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
+SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
 
 
 class Daemon:
     def __init__(self, config, *, db: Database | None = None, clock: Callable[[], datetime] = utcnow,
-                 pipeline: Pipeline | None = None):
+                 pipeline: Pipeline | None = None, config_path: str | Path | None = None):
         self.config = config
+        self.config_path = Path(config_path) if config_path else None
         self.db = db or Database(database_url(config))
         self.clock = clock
         self._pipeline = pipeline
         self._stop = threading.Event()
+        self._reload_requested = threading.Event()
         self._inflight = 0
         self._inflight_cv = threading.Condition()
         self.scheduler: BackgroundScheduler | None = None
+        self.lease = Lease(self.db, info={"version": __version__, "config": str(self.config_path or "")})
+        self.watchdog = Watchdog()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def pipeline(self) -> Pipeline:
         assert self._pipeline is not None, "start() first"
         return self._pipeline
 
+    # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         self.db.migrate()
+        self.lease.acquire(self.clock())
         if self._pipeline is None:
             self._pipeline = Pipeline(self.config, self.db, clock=self.clock)
         log.info("[stage=start] database %s; %d sources, %d topics, %d rules, %d channels",
                  self.db.display_url, len(self.pipeline.sources), len(self.config.topics),
                  len(self.config.rules), len(self.pipeline.notifier.channels))
         self.pipeline.warm_up()
-        scheduler = BackgroundScheduler(
+        self.scheduler = BackgroundScheduler(
             timezone="UTC",
-            executors={"default": ThreadPoolExecutor(max(2, len(self.pipeline.sources) + 1))},
+            executors={"default": ThreadPoolExecutor(max(2, len(self.pipeline.sources) + 2))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
+        self._add_jobs()
+        self.scheduler.start()
+        self._supervisor = threading.Thread(target=self._supervise_loop, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _add_jobs(self) -> None:
         now = self.clock()
+        self.watchdog.expect({c.name: c.interval for c in self.config.sources if c.enabled}, now)
         for cfg in self.config.sources:
             if not cfg.enabled:
                 continue
-            scheduler.add_job(
+            self.scheduler.add_job(
                 self._guarded, IntervalTrigger(seconds=cfg.interval.total_seconds(),
                                                jitter=cfg.jitter.total_seconds() or None),
-                args=[self.pipeline.poll, cfg.name], id=f"source:{cfg.name}", name=f"poll {cfg.name}",
-                next_run_time=now,
+                args=[self._poll, cfg.name], id=f"source:{cfg.name}", name=f"poll {cfg.name}", next_run_time=now,
             )
-        scheduler.add_job(
+        self.scheduler.add_job(
             self._guarded, IntervalTrigger(seconds=self.config.scheduler.rules_interval.total_seconds()),
             args=[self.pipeline.tick], id="rules:tick", name="rules tick",
             next_run_time=now + self.config.scheduler.rules_interval,
         )
-        scheduler.start()
-        self.scheduler = scheduler
+
+    def _poll(self, name: str) -> None:
+        self.watchdog.polled(name, self.clock())
+        self.pipeline.poll(name)
 
     def _guarded(self, fn, *args) -> None:
         if self._stop.is_set():
@@ -88,22 +112,76 @@ class Daemon:
                 self._inflight -= 1
                 self._inflight_cv.notify_all()
 
+    def _wait_idle(self, grace: timedelta) -> bool:
+        with self._inflight_cv:
+            return self._inflight_cv.wait_for(lambda: self._inflight == 0, timeout=grace.total_seconds())
+
     def stop(self, grace: timedelta | None = None) -> bool:
         """Stop scheduling, wait up to ``grace`` for running jobs; True if all finished."""
         self._stop.set()
         grace = grace if grace is not None else self.config.scheduler.shutdown_grace
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        with self._inflight_cv:
-            clean = self._inflight_cv.wait_for(lambda: self._inflight == 0, timeout=grace.total_seconds())
+        clean = self._wait_idle(grace)
         if not clean:
             log.warning("[stage=stop] %d job(s) still running after %s; their fetched items are not stored "
                         "and will be fetched again next start", self._inflight, grace)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=SUPERVISE_EVERY + 1)
+        try:
+            self.lease.release()
+        except Exception:  # noqa: BLE001 - a dead database must not turn a stop into a crash
+            log.exception("[stage=stop] could not release the daemon lease")
         if self._pipeline is not None and clean:
             self._pipeline.close()
         self.db.dispose()
         return clean
 
+    # -- supervisor: heartbeat and watchdog ---------------------------------------------
+    def _supervise_loop(self) -> None:
+        while not self._stop.wait(SUPERVISE_EVERY):
+            try:
+                self.supervise(self.clock())
+            except Exception:  # noqa: BLE001 - keep supervising through database hiccups
+                log.exception("[stage=supervise] check failed")
+
+    def supervise(self, now: datetime) -> None:
+        """One heartbeat + watchdog check (the supervisor thread calls this every few seconds)."""
+        if not self.lease.renew(now, info=self.lease.info | {"sources": self.watchdog.snapshot()}):
+            log.error("[stage=supervise] another daemon took over this database's lease; stopping")
+            self._stop.set()
+            return
+        matches = self.watchdog.check(now)
+        if matches:
+            alerts = self.pipeline.incidents.handle(matches, now)
+            self.pipeline.notifier.deliver(alerts, now)
+
+    # -- reload ------------------------------------------------------------------------
+    def reload(self) -> bool:
+        """Re-read the config file; on any problem keep running with the old one."""
+        if self.config_path is None:
+            log.warning("[stage=reload] no config file to reload")
+            return False
+        try:
+            new = load_config(self.config_path)
+            if database_url(new) != database_url(self.config):
+                raise ConfigError(f"{self.config_path}: storage: the database cannot change on reload; restart instead")
+            pipeline = Pipeline(new, self.db, clock=self.clock)
+        except Exception as exc:  # noqa: BLE001 - a bad reload must never take the daemon down
+            log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
+            return False
+        self.scheduler.remove_all_jobs()
+        if not self._wait_idle(self.config.scheduler.shutdown_grace):
+            log.warning("[stage=reload] jobs still running; they finish on the old config")
+        old, self._pipeline, self.config = self._pipeline, pipeline, new
+        old.close()
+        pipeline.warm_up()
+        self._add_jobs()
+        log.info("[stage=reload] config reloaded from %s: %d sources, %d rules, %d channels",
+                 self.config_path, len(new.sources), len(new.rules), len(new.channels))
+        return True
+
+    # -- foreground --------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
         return self._stop.wait(timeout)
 
@@ -111,16 +189,22 @@ class Daemon:
         self._stop.set()
 
     def run_until_signalled(self) -> bool:
-        """Run in the foreground until SIGINT/SIGTERM; return True on a clean stop."""
-        def on_signal(signum, _frame):
+        """Run in the foreground until SIGINT/SIGTERM; SIGHUP reloads. True on a clean stop."""
+        def on_stop(signum, _frame):
             log.info("[stage=stop] %s received, shutting down", signal.Signals(signum).name)
             self._stop.set()
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        def on_hup(_signum, _frame):
+            self._reload_requested.set()
+
+        handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop, signal.SIGHUP: on_hup}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
             self.start()
             while not self._stop.wait(0.5):
-                pass
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -182,3 +182,17 @@ class SilenceRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+class DaemonLeaseRow(Base):
+    """The one daemon allowed to poll this database, and its heartbeat (``monitor status``)."""
+
+    __tablename__ = "daemon_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    holder: Mapped[str] = mapped_column(String(100))  # random per daemon start
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # version, config path, sources

@@ -1,0 +1,146 @@
+"""Daemon hardening: one daemon per database (lease + heartbeat), the watchdog, SIGHUP reload,
+SIGTERM — through the real `monitor run` process where signals are involved."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.config import parse_config
+from monitor.daemon import Daemon
+from monitor.lease import Lease, LeaseHeld, current
+from monitor.storage.models import IncidentRow
+from monitor.watchdog import Watchdog
+from tests.factories import T0
+
+SEC = timedelta(seconds=1)
+
+
+def test_lease_refuses_a_second_daemon_and_expires_after_a_crash(db):
+    first, second = Lease(db, info={"version": "x"}), Lease(db)
+    first.acquire(T0)
+    with pytest.raises(LeaseHeld, match=r"another daemon already polls this database: .* pid \d+, heartbeat 10s ago"):
+        second.acquire(T0 + 10 * SEC)
+    assert first.renew(T0 + 30 * SEC)
+    with pytest.raises(LeaseHeld):
+        second.acquire(T0 + 80 * SEC)  # heartbeat 50 s old: still alive (ttl 60 s)
+    second.acquire(T0 + 91 * SEC)  # 61 s without heartbeat: the first one died; take over
+    assert current(db).holder == second.holder
+    assert not first.renew(T0 + 92 * SEC)  # the old one learns it lost the lease
+    first.release()  # releasing a lease one no longer holds changes nothing
+    assert current(db).holder == second.holder
+    second.release()
+    assert current(db) is None
+
+
+def test_watchdog_pages_once_when_polling_stalls_and_recovers():
+    dog = Watchdog(factor=3, min_overdue=60 * SEC)
+    dog.expect({"weibo": 30 * SEC, "zhihu": 5 * 60 * SEC}, T0)
+    assert dog.check(T0 + 90 * SEC) == []  # exactly at 3 × 30 s: not yet
+    [fired] = dog.check(T0 + 91 * SEC)
+    assert (fired.kind, fired.topic, fired.rule_type) == ("firing", "系统", "watchdog")
+    assert "weibo" in fired.reason and "zhihu" not in fired.reason
+    assert dog.check(T0 + 120 * SEC) == []  # one page per stall
+    dog.polled("weibo", T0 + 121 * SEC)
+    [back] = dog.check(T0 + 122 * SEC)
+    assert back.kind == "recovered"
+
+
+def write_config(path, data_dir, jsonl, *, extra: str = "") -> None:
+    path.write_text(f"""
+data_dir: {data_dir}
+sources:
+  - name: export
+    type: jsonl
+    path: {jsonl}
+    interval: 1s
+topics:
+  - name: 鲜丰奶茶
+    keywords: [鲜丰]
+channels:
+  - name: 终端
+    type: console
+{extra}""", encoding="utf-8")
+
+
+def test_supervisor_watchdog_opens_an_incident_when_the_scheduler_stalls(db, tmp_path):
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("", encoding="utf-8")
+    cfg_path = tmp_path / "monitor.yaml"
+    write_config(cfg_path, tmp_path, jsonl)
+    daemon = Daemon(parse_config(cfg_path.read_text()), db=db)
+    daemon.start()
+    try:
+        time.sleep(1.5)
+        daemon.scheduler.pause()
+        later = daemon.clock() + timedelta(minutes=5)
+        daemon.supervise(later)
+        with db.session() as s:
+            [incident] = s.scalars(select(IncidentRow)).all()
+            assert (incident.topic, incident.rule, incident.severity, incident.status) == ("系统", "调度器看门狗", "II", "open")
+        daemon.scheduler.resume()
+        time.sleep(1.5)
+        daemon.supervise(daemon.clock())
+        with db.session() as s:
+            assert s.get(IncidentRow, incident.id).status == "resolved"
+        assert current(db).info["sources"]["export"]  # heartbeat row carries last poll per source
+    finally:
+        assert daemon.stop(grace=5 * SEC)
+    assert current(db) is None  # released on a clean stop
+
+
+def wait_for_text(proc_log, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = proc_log.read_text(encoding="utf-8", errors="replace")
+        if text in content:
+            return content
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in log within {timeout}s:\n{proc_log.read_text()}")
+
+
+def test_run_process_reload_lock_and_sigterm(tmp_path):
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text(json.dumps({"id": "1", "text": "鲜丰奶茶好喝", "published_at": "2026-03-15T12:00:00+08:00"},
+                                ensure_ascii=False) + "\n", encoding="utf-8")
+    cfg = tmp_path / "monitor.yaml"
+    write_config(cfg, tmp_path / "data", jsonl)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_text(log, "1 fetched, 1 new", 30)
+
+        second = subprocess.run([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "another daemon already polls this database" in second.stderr
+
+        good = cfg.read_text(encoding="utf-8")
+        cfg.write_text(good.replace("interval: 1s", "interval: ten"), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        text = wait_for_text(log, "keeping the old config", 10)
+        assert 'sources[0].interval: expected a duration like "10m", got "ten"' in text
+
+        cfg.write_text(good.replace("keywords: [鲜丰]", "keywords: [鲜丰, 奶茶]"), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        wait_for_text(log, "config reloaded", 10)
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+        assert "SIGTERM received" in log.read_text(encoding="utf-8")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
