@@ -322,5 +322,13 @@ def sources(config: Optional[Path] = ConfigOpt,
     out.print(table)
 
 
+
+
 def main() -> None:
     app()
+
+
+# Commands that live in their own modules (they import this one for its shared helpers).
+from monitor import cli_status  # noqa: E402
+
+app.command("status")(cli_status.status)

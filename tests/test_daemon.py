@@ -144,3 +144,31 @@ def test_run_process_reload_lock_and_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_status_command_reports_the_daemon_queue_and_sources(db, tmp_path):
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.storage import repo
+
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(f"storage:\n  url: {json.dumps(db.url)}\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["status", "--config", str(cfg), "--json"])
+    assert result.exit_code == 1 and json.loads(result.output)["daemon"] is None  # nothing running
+
+    from datetime import datetime, timezone
+    now = datetime.now(timezone.utc)
+    lease = Lease(db, info={"version": "9.9"})
+    lease.acquire(now)
+    with db.session() as s:
+        repo.record_poll_failure(s, "weibo", "rss", "HTTP 503 Service Unavailable", now)
+    result = runner.invoke(app, ["status", "--config", str(cfg), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["daemon"]["alive"] and doc["daemon"]["version"] == "9.9" and doc["daemon"]["pid"] == os.getpid()
+    assert doc["incidents"] == {"open": 0, "acknowledged": 0, "resolved": 0}
+    assert [(s["name"], s["consecutive_failures"]) for s in doc["sources"]] == [("weibo", 1)]
+    text = runner.invoke(app, ["status", "--config", str(cfg)])
+    assert "daemon: running" in text.output and "HTTP 503" in text.output
