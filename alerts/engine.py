@@ -1,10 +1,16 @@
-"""Routes scored mentions to one rule instance per (rule, topic) and collects matches."""
+"""Routes scored mentions to one rule instance per (rule, topic) and collects matches.
+
+Source-scoped rules (``scope = "source"``, e.g. ``source_health``) get one
+instance per source instead and are fed poll outcomes (:meth:`RuleEngine.observe_poll`)
+and time (:meth:`RuleEngine.tick`). Without a configured source-scoped rule every
+source still gets the default ``source_health`` rule (数据源异常).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.registry import RULES
@@ -12,16 +18,52 @@ from monitor.domain import Mention
 
 
 class RuleEngine:
-    def __init__(self, rules: Sequence[RuleConfig], topics: Sequence[str], started_at: datetime):
+    def __init__(self, rules: Sequence[RuleConfig], topics: Sequence[str], started_at: datetime,
+                 sources: Sequence[Any] = ()):
+        """``sources``: the source configs (``name``, ``expect_every``) for source-scoped rules."""
+        from alerts.rules.source_health import default_config
+
         self._by_topic: dict[str, list[Rule]] = defaultdict(list)
-        for cfg in rules:
+        self._by_source: dict[str, list[Any]] = defaultdict(list)
+        configs = list(rules)
+        if sources and not any(_scope(RULES.get(c.type)) == "source" for c in configs):
+            configs.append(default_config())
+        for cfg in configs:
             cls = RULES.get(cfg.type)
+            if _scope(cls) == "source":
+                for src in sources:
+                    if not getattr(cfg, "sources", None) or src.name in cfg.sources:
+                        self._by_source[src.name].append(
+                            cls(cfg, src.name, started_at, expect_every=getattr(src, "expect_every", None)))
+                continue
             for topic in cfg.topics or topics:
                 self._by_topic[topic].append(cls(cfg, topic, started_at))
 
     @property
     def rules(self) -> list[Rule]:
         return [r for rules in self._by_topic.values() for r in rules]
+
+    @property
+    def source_rules(self) -> list[Any]:
+        return [r for rules in self._by_source.values() for r in rules]
+
+    def observe_poll(self, source: str, ok: bool, error: str | None, stored: int, now: datetime) -> list[Match]:
+        """Feed one poll (or push) outcome of ``source`` to its source-scoped rules."""
+        matches: list[Match] = []
+        for rule in self._by_source.get(source, ()):
+            matches.extend(rule.observe_poll(ok, error, stored, now))
+        return matches
+
+    def restore_sources(self, states: Iterable[Any], now: datetime) -> list[Match]:
+        """Seed source-scoped rules from stored source state rows after a restart; evaluate at ``now``."""
+        matches: list[Match] = []
+        for st in states:
+            for rule in self._by_source.get(st.name, ()):
+                rule.restore(failures=st.consecutive_failures or 0, last_error=st.last_error,
+                             last_success_at=st.last_success_at, last_item_at=st.last_item_at,
+                             first_poll_at=st.first_poll_at)
+                matches.extend(rule.tick(now))
+        return matches
 
     def history_needed(self) -> timedelta:
         return max((r.history_needed() for r in self.rules), default=timedelta(0))
@@ -39,4 +81,11 @@ class RuleEngine:
         return matches
 
     def tick(self, now: datetime) -> list[Match]:
-        return self.add_data((), now)
+        matches = self.add_data((), now)
+        for rule in self.source_rules:
+            matches.extend(rule.tick(now))
+        return matches
+
+
+def _scope(cls: type) -> str:
+    return getattr(cls, "scope", "topic")

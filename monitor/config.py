@@ -50,12 +50,20 @@ class SchedulerConfig(Frozen):
     shutdown_grace: Duration = Field(default="4s", validate_default=True)
 
 
+class HttpConfig(Frozen):
+    """The daemon's HTTP listener (webhook source intake, …); port 0 picks a free port."""
+
+    bind: str = "127.0.0.1:8787"
+    max_body: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
 class _Base(Frozen):
     data_dir: str = DEFAULT_DATA_DIR
     timezone: str = "Asia/Shanghai"
     storage: StorageConfig = StorageConfig()
     sentiment: SentimentConfig = SentimentConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    http: HttpConfig | None = None  # started when set, or when a source needs it (webhook)
     topics: tuple[TopicConfig, ...] = ()
     plans: tuple[PlanConfig, ...] = ()
     escalation: tuple[EscalationPolicy, ...] = ()

@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import __version__
 from monitor.config import database_url, load_config
 from monitor.errors import ConfigError
+from monitor.httpd import DEFAULT_BIND, HttpServer, Request, Response
 from monitor.lease import Lease
 from monitor.pipeline import Pipeline, utcnow
 from monitor.storage import Database
@@ -51,6 +52,8 @@ class Daemon:
         self.lease = Lease(self.db, info={"version": __version__, "config": str(self.config_path or "")})
         self.watchdog = Watchdog()
         self._supervisor: threading.Thread | None = None
+        self.httpd: HttpServer | None = None
+        self._push_routes: dict[str, str] = {}  # path -> push source name
 
     @property
     def pipeline(self) -> Pipeline:
@@ -67,6 +70,7 @@ class Daemon:
                  self.db.display_url, len(self.pipeline.sources), len(self.config.topics),
                  len(self.config.rules), len(self.pipeline.notifier.channels))
         self.pipeline.warm_up()
+        self._serve_http()
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={"default": ThreadPoolExecutor(max(2, len(self.pipeline.sources) + 2))},
@@ -79,10 +83,9 @@ class Daemon:
 
     def _add_jobs(self) -> None:
         now = self.clock()
-        self.watchdog.expect({c.name: c.interval for c in self.config.sources if c.enabled}, now)
-        for cfg in self.config.sources:
-            if not cfg.enabled:
-                continue
+        polled = [c for c in self.config.sources if c.enabled and not self.pipeline.sources[c.name].push]
+        self.watchdog.expect({c.name: c.interval for c in polled}, now)
+        for cfg in polled:
             self.scheduler.add_job(
                 self._guarded, IntervalTrigger(seconds=cfg.interval.total_seconds(),
                                                jitter=cfg.jitter.total_seconds() or None),
@@ -93,6 +96,44 @@ class Daemon:
             args=[self.pipeline.tick], id="rules:tick", name="rules tick",
             next_run_time=now + self.config.scheduler.rules_interval,
         )
+
+    # -- HTTP listener: push intake (webhook sources) -----------------------------------
+    def _serve_http(self) -> None:
+        """Start the listener when configured or needed, and route each push source's path to the pipeline."""
+        push = {s.config.route: name for name, s in self.pipeline.sources.items() if s.push}
+        if self.httpd is None and (push or self.config.http is not None):
+            http = self.config.http
+            self.httpd = HttpServer(http.bind if http else DEFAULT_BIND,
+                                    max_body=http.max_body if http else 10 * 1024 * 1024)
+            self._register_push(push)
+            self.httpd.start()
+        elif self.httpd is not None:
+            self._register_push(push)
+        else:
+            self._push_routes = push
+
+    def _register_push(self, push: dict[str, str]) -> None:
+        for path in push:
+            if path not in self._push_routes and ("POST", path) not in self.httpd.routes:
+                self.httpd.add_route("POST", path, lambda req, path=path: self._push(path, req))
+        self._push_routes = push
+
+    def _push(self, path: str, request: Request) -> Response:
+        name = self._push_routes.get(path)
+        if name is None or self._stop.is_set():  # removed by a reload, or shutting down
+            return Response.json({"error": "not found" if name is None else "shutting down"},
+                                 404 if name is None else 503)
+        with self._inflight_cv:  # a stop waits for pushes being stored, like for polls
+            self._inflight += 1
+        try:
+            pipeline = self.pipeline
+            source = pipeline.sources[name]
+            return source.handler(lambda result: pipeline.ingest(name, result),
+                                  lambda reason: pipeline.record_failure(name, reason))(request)
+        finally:
+            with self._inflight_cv:
+                self._inflight -= 1
+                self._inflight_cv.notify_all()
 
     def _poll(self, name: str) -> None:
         self.watchdog.polled(name, self.clock())
@@ -126,6 +167,8 @@ class Daemon:
         if not clean:
             log.warning("[stage=stop] %d job(s) still running after %s; their fetched items are not stored "
                         "and will be fetched again next start", self._inflight, grace)
+        if self.httpd is not None:
+            self.httpd.stop()
         if self._supervisor is not None:
             self._supervisor.join(timeout=SUPERVISE_EVERY + 1)
         try:
@@ -176,6 +219,7 @@ class Daemon:
         old, self._pipeline, self.config = self._pipeline, pipeline, new
         old.close()
         pipeline.warm_up()
+        self._serve_http()
         self._add_jobs()
         log.info("[stage=reload] config reloaded from %s: %d sources, %d rules, %d channels",
                  self.config_path, len(new.sources), len(new.rules), len(new.channels))

@@ -31,7 +31,24 @@ class Mention:
     model_version: str | None = None
     topics: tuple[str, ...] = field(default=())
     id: int | None = None
+    # Where it came from and how far it reaches (None: the source does not say).
+    platform: str | None = None  # "weibo", "bilibili", "zhihu", …
+    author_followers: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    comments: int | None = None
+    # Dedup (sources/dedup.py): a repost / copy is stored and counts toward volume, but
+    # belongs to the story of the first mention it duplicates (``story_id``, None for a root).
+    simhash: int | None = None  # 64-bit SimHash of the text's jieba tokens
+    story_id: int | None = None  # id of the root mention of this mention's story
+    duplicate_of: tuple[str, str] | None = None  # (source, external_id) of that root, set by dedup
+    dup_kind: str | None = None  # "exact" (same normalised text) | "near" (SimHash) | None
+    repost_count: int = 0  # on a root: how many duplicates were merged into its story
 
     @property
     def is_negative(self) -> bool:
         return self.label == "negative"
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.dup_kind is not None

@@ -27,7 +27,8 @@ from monitor.storage import Database
 from monitor.storage import repo
 from nlp.sentiment import Scorer, SnowNLPScorer, label_for
 from nlp.topics import Topic, TopicMatcher
-from sources.base import FetchResult, Source
+from sources.base import Deferred, FetchResult, Source
+from sources.dedup import Deduper
 from sources.normalise import normalise
 from sources.registry import SOURCES
 
@@ -47,6 +48,7 @@ class PollReport:
     not_modified: bool = False
     alerts: int = 0
     error: str | None = None
+    deferred: str | None = None  # the source chose not to poll (slowing down)
 
 
 class Pipeline:
@@ -60,7 +62,10 @@ class Pipeline:
         }
         self.matcher = TopicMatcher(Topic(t.name, t.keywords, t.exclude) for t in config.topics)
         self.scorer = scorer if scorer is not None else SnowNLPScorer()
-        self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock())
+        self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock(),
+                                sources=[s for s in config.sources if s.enabled])
+        self.deduper = Deduper()
+        self._dedup_loaded = False
         self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
         self.notifier = Notifier(db, channels)
@@ -70,6 +75,7 @@ class Pipeline:
     def warm_up(self) -> int:
         """Replay recent stored mentions into the rules so a restart neither forgets nor re-pages."""
         now = self.clock()
+        self._warm_up_sources(now)
         needed = self.rules.history_needed()
         if not needed:
             return 0
@@ -81,6 +87,14 @@ class Pipeline:
         log.info("[stage=rules] warmed up with %d stored mentions from the last %s", len(history), needed)
         return len(history)
 
+    def _warm_up_sources(self, now: datetime) -> None:
+        """Source health rules continue from the stored source state (failures, last item)."""
+        with self.db.session() as s:
+            states = repo.source_states(s)
+        with self._lock:
+            alerts = self.incidents.handle(self.rules.restore_sources(states, now), now, replay=True)
+        self.notifier.deliver(alerts, now)
+
     # -- one poll ------------------------------------------------------------------
     def poll(self, source_name: str) -> PollReport:
         source = self.sources[source_name]
@@ -89,11 +103,21 @@ class Pipeline:
             state = repo.load_source_state(s, source_name)
         try:
             result = source.fetch(state)
+        except Deferred as exc:
+            log.info("[source=%s stage=fetch] not polled: %s", source_name, exc.reason)
+            report.deferred = exc.reason
+            return report
         except SourceError as exc:
             return self._failed(source, report, exc.reason)
         except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the daemon
             log.exception("[source=%s stage=fetch] unexpected error", source_name)
             return self._failed(source, report, f"unexpected {exc.__class__.__name__}: {exc}")
+        return self.ingest(source_name, result, report)
+
+    def ingest(self, source_name: str, result: FetchResult, report: PollReport | None = None) -> PollReport:
+        """Everything after fetching, for polled and pushed (webhook) items alike; returns once stored."""
+        source = self.sources[source_name]
+        report = report or PollReport(source_name)
         now = self.clock()
         report.fetched, report.not_modified = len(result.items), result.not_modified
         report.skipped = list(result.skipped)
@@ -104,6 +128,7 @@ class Pipeline:
             stored = self._store(source, result, mentions, now)
             report.stored = len(stored)
             matches = self.rules.add_data(stored, now)
+            matches += self.rules.observe_poll(source_name, True, None, len(stored), now)
             alerts = self.incidents.handle(matches, now)
         self.notifier.deliver(alerts, now)
         report.alerts = len(alerts)
@@ -130,7 +155,15 @@ class Pipeline:
         log.error("[source=%s stage=fetch] %s (%d consecutive failure%s; will retry next run)",
                   source.name, reason, failures, "" if failures == 1 else "s")
         report.error = reason
+        with self._lock:
+            alerts = self.incidents.handle(self.rules.observe_poll(source.name, False, reason, 0, now), now)
+        self.notifier.deliver(alerts, now)
+        report.alerts = len(alerts)
         return report
+
+    def record_failure(self, source_name: str, reason: str) -> PollReport:
+        """A failure reported from outside a poll (e.g. a rejected push): recorded like a failed poll."""
+        return self._failed(self.sources[source_name], PollReport(source_name), reason)
 
     def _normalise(self, source: Source, result: FetchResult, now: datetime, report: PollReport) -> list[Mention]:
         out = []
@@ -147,7 +180,10 @@ class Pipeline:
             unique.setdefault(m.external_id, m)
         with self.db.session() as s:
             known = repo.known_external_ids(s, source_name, unique)
-        return [m for key, m in unique.items() if key not in known]
+            if not self._dedup_loaded:  # stories of the last days survive a restart
+                self._dedup_loaded = True
+                self.deduper.load(repo.dedup_history(s, self.clock() - self.deduper.window, self.deduper.max_entries))
+        return self.deduper.link([m for key, m in unique.items() if key not in known])
 
     def _score(self, m: Mention) -> Mention:
         score = self.scorer.score(m.text)

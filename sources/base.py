@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Mapping
 
 from monitor.configtypes import PluginConfig, PositiveDuration, Duration
+from monitor.errors import SourceError
 from pydantic import Field
 
 
@@ -28,6 +29,15 @@ class SourceConfig(PluginConfig):
     jitter: Duration = Field(default="0s", validate_default=True)
     timezone: str = "Asia/Shanghai"  # for timestamps without an offset
     enabled: bool = True
+    # Health: no new item for longer than this makes the source "stale" (数据源异常);
+    # None: never stale (a quiet source is fine).
+    expect_every: PositiveDuration | None = None
+    platform: str | None = None  # stored with each mention ("weibo", "bilibili", …)
+
+
+class Deferred(SourceError):
+    """The source chose not to poll now (it is slowing down after 429/418/403 or a long
+    ``Retry-After``). Not a failure: nothing is recorded, the next run tries again."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,11 @@ class RawItem:
     published_at: datetime | None = None
     parent_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    platform: str | None = None
+    author_followers: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    comments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ class FetchResult:
 
 class Source(ABC):
     config_model: ClassVar[type[SourceConfig]]
+    push: ClassVar[bool] = False  # True: items arrive through the daemon's HTTP listener, not by polling
 
     def __init__(self, config: SourceConfig):
         self.config = config

@@ -1,9 +1,27 @@
-"""A small shared HTTP fetch layer for sources (sync httpx).
+"""A small shared HTTP fetch layer for sources (sync httpx), polite by default.
 
 One :class:`HttpFetcher` per source keeps a connection pool and does
 conditional GETs (``If-None-Match`` / ``If-Modified-Since``), follows
-redirects, accepts gzip and streams the body with a size limit. httpx
-exceptions are translated here, at the edge, into
+redirects, accepts gzip and streams the body with a size limit (a 50 MB body
+is refused by its ``Content-Length`` or while streaming, never loaded).
+
+Etiquette:
+
+- **retries** — connection failures and 500/502/503/504 are retried up to
+  ``retries`` times with exponential backoff and jitter (``backoff`` × 2ⁿ ×
+  0.5–1.5). Timeouts are not retried within a poll: the next run is the retry.
+- **Retry-After** — honoured on 429/503 (seconds or an HTTP date): waited for
+  when it is at most ``max_retry_wait``, otherwise the source defers until then.
+- **slow down** — 429, 418 and 403 make the source wait before its next
+  request, twice as long after each consecutive one (``interval`` × 2ⁿ, at most
+  ``max_slow_down``); polls in that window raise :class:`sources.base.Deferred`
+  without touching the network. A success resets it.
+- **per-host concurrency** — at most ``max_per_host`` requests to one host at
+  once across every source of the process (the first source to use a host
+  sets its limit).
+- ``user_agent``, ``headers`` (cookies), ``proxy`` — configurable per source.
+
+httpx exceptions are translated here, at the edge, into
 :class:`monitor.errors.FetchError` naming the source; the original exception is
 kept as ``__cause__``. Header values (cookies, tokens) never appear in error
 messages, and secrets in the URL (user info, ``?key=...``) are masked.
@@ -13,24 +31,30 @@ from __future__ import annotations
 
 import http
 import logging
+import random
+import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email.message import Message
-from typing import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from pydantic import Field, field_validator
 
-from monitor.configtypes import PositiveDuration
+from monitor.configtypes import Duration, PositiveDuration, format_duration
 from monitor.errors import FetchError
-from sources.base import SourceConfig
+from sources import charset
+from sources.base import Deferred, SourceConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "yuqing-sentinel/0.1 (+monitoring)"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+SLOW_DOWN_STATUSES = frozenset({429, 418, 403})
 _SECRET_QUERY_KEYS = ("key", "token", "secret", "password", "passwd", "sign", "auth", "code")
 
 
@@ -44,6 +68,11 @@ class HttpSourceConfig(SourceConfig):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     proxy: str | None = Field(default=None, repr=False)
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: Duration = Field(default="1s", validate_default=True)
+    max_retry_wait: Duration = Field(default="30s", validate_default=True)
+    max_slow_down: PositiveDuration = Field(default="1h", validate_default=True)
+    max_per_host: int = Field(default=2, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -77,6 +106,10 @@ class HttpResponse:
         if not self.content_type:
             return None
         return _parse_content_type(self.content_type).get_content_charset()
+
+    def text(self) -> str:
+        """The body decoded (declared charset if it fits, else detected; GBK/GB18030/Big5 aware)."""
+        return charset.decode(self.body, self.charset)[0]
 
 
 def _parse_content_type(value: str) -> Message:
@@ -122,8 +155,25 @@ def _is_refused(exc: BaseException) -> bool:
     return "refused" in str(exc).lower()
 
 
+class _HostSlots:
+    """Per-host concurrency limits shared by every fetcher of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+
+    def get(self, host: str, limit: int) -> threading.BoundedSemaphore:
+        with self._lock:
+            if host not in self._slots:
+                self._slots[host] = threading.BoundedSemaphore(limit)
+            return self._slots[host]
+
+
+HOST_SLOTS = _HostSlots()
+
+
 class HttpFetcher:
-    """Conditional, size-limited GETs for one source."""
+    """Conditional, size-limited, polite GETs for one source."""
 
     def __init__(
         self,
@@ -134,15 +184,30 @@ class HttpFetcher:
         headers: Mapping[str, str] | None = None,
         proxy: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        retries: int = 0,
+        backoff: float | timedelta = 1.0,
+        max_retry_wait: float | timedelta = 30.0,
+        slow_down_base: float | timedelta = 60.0,
+        max_slow_down: float | timedelta = 3600.0,
+        max_per_host: int = 2,
         transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self.source_name = source_name
-        self.timeout = float(timeout)
+        self.timeout = _seconds(timeout)
         self.max_bytes = max_bytes
+        self.retries = retries
+        self.backoff = _seconds(backoff)
+        self.max_retry_wait = _seconds(max_retry_wait)
+        self.slow_down_base = _seconds(slow_down_base)
+        self.max_slow_down = _seconds(max_slow_down)
+        self.max_per_host = max_per_host
+        self._sleep = sleep
+        self._slow_level = 0  # consecutive slow-down answers
+        self._not_before = 0.0  # time.monotonic() before which no request is sent
+        self._not_before_reason = ""
         base_headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
         base_headers.update(headers or {})
         self._client = httpx.Client(
@@ -162,6 +227,12 @@ class HttpFetcher:
             headers=config.headers,
             proxy=config.proxy,
             max_bytes=config.max_bytes,
+            retries=config.retries,
+            backoff=config.backoff,
+            max_retry_wait=config.max_retry_wait,
+            slow_down_base=config.interval,
+            max_slow_down=config.max_slow_down,
+            max_per_host=config.max_per_host,
             **kwargs,
         )
 
@@ -175,17 +246,66 @@ class HttpFetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        """GET ``url``; raise :class:`FetchError` on any network or HTTP failure."""
+        """GET ``url`` politely; raise :class:`FetchError` on failure, :class:`Deferred` while slowing down."""
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            raise Deferred(self.source_name, f"{self._not_before_reason}; next request in {_human(wait)}")
         request_headers = dict(headers or {})
         if etag:
             request_headers["If-None-Match"] = etag
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
+        attempt = 0
+        while True:
+            try:
+                resp = self._get_once(url, request_headers, params)
+            except FetchError as exc:
+                delay = self._after_failure(exc, attempt)
+                if delay is None:
+                    raise
+                log.info("source %r: %s; retry %d/%d in %.1fs", self.source_name, exc.reason,
+                         attempt + 1, self.retries, delay)
+                self._sleep(delay)
+                attempt += 1
+                continue
+            self._slow_level = 0
+            return resp
+
+    def _after_failure(self, exc: FetchError, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None to give up (after updating slow-down state)."""
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        if exc.status in SLOW_DOWN_STATUSES:
+            self._slow_level += 1
+            delay = min(self.slow_down_base * 2 ** (self._slow_level - 1), self.max_slow_down)
+            delay = max(delay, retry_after or 0.0)
+            self._defer(delay, f"slowing down after HTTP {exc.status}")
+            _amend(exc, f"slowing down: next request in {_human(delay)}")
+            return None
+        if retry_after is not None and retry_after > self.max_retry_wait:
+            self._defer(retry_after, f"server asked to retry after {_human(retry_after)}")
+            _amend(exc, f"Retry-After {_human(retry_after)}: next request then")
+            return None
+        if attempt >= self.retries or not getattr(exc, "retryable", False):
+            return None
+        if retry_after is not None:
+            return retry_after
+        return self.backoff * 2 ** attempt * random.uniform(0.5, 1.5)
+
+    def _defer(self, seconds: float, reason: str) -> None:
+        self._not_before = time.monotonic() + seconds
+        self._not_before_reason = reason
+
+    def _get_once(self, url: str, request_headers: dict[str, str], params: Mapping[str, str] | None) -> HttpResponse:
         shown = safe_url(url)
+        host = urlsplit(url).netloc.rpartition("@")[2].lower()
+        slot = HOST_SLOTS.get(host, self.max_per_host)
+        if not slot.acquire(timeout=self.timeout * 3):
+            raise self._error(f"host busy: {self.max_per_host} requests to {host} already running")
         started = time.monotonic()
         try:
-            with self._client.stream("GET", url, headers=request_headers) as resp:
+            with self._client.stream("GET", url, headers=request_headers, params=params) as resp:
                 return self._read(resp, shown)
         except FetchError:
             raise
@@ -193,8 +313,8 @@ class HttpFetcher:
             raise self._error(f"timed out after {_format_seconds(self.timeout)}") from exc
         except httpx.ConnectError as exc:
             if _is_refused(exc):
-                raise self._error(f"connection refused: {shown}") from exc
-            raise self._error(f"cannot connect to {shown}: {exc}") from exc
+                raise _retryable(self._error(f"connection refused: {shown}")) from exc
+            raise _retryable(self._error(f"cannot connect to {shown}: {exc}")) from exc
         except httpx.TooManyRedirects as exc:
             raise self._error(f"too many redirects: {shown}") from exc
         except httpx.DecodingError as exc:
@@ -205,9 +325,11 @@ class HttpFetcher:
             raise self._error(f"proxy error: {exc}") from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             elapsed = time.monotonic() - started
-            raise self._error(f"connection broken after {elapsed:.1f}s: {exc}") from exc
+            raise _retryable(self._error(f"connection broken after {elapsed:.1f}s: {exc}")) from exc
         except httpx.HTTPError as exc:
             raise self._error(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            slot.release()
 
     def _read(self, resp: httpx.Response, shown: str) -> HttpResponse:
         final_url = str(resp.url)
@@ -220,7 +342,10 @@ class HttpFetcher:
                 not_modified=True,
             )
         if not 200 <= resp.status_code < 300:
-            raise self._error(_status_reason(resp), status=resp.status_code)
+            exc = self._error(_status_reason(resp), status=resp.status_code)
+            exc.retry_after = _retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
+            exc.retryable = resp.status_code in RETRY_STATUSES  # type: ignore[attr-defined]
+            raise exc
 
         declared = resp.headers.get("content-length")
         # Content-Length counts encoded (e.g. gzip) bytes; a compressed body
@@ -265,3 +390,39 @@ def _status_reason(resp: httpx.Response) -> str:
         except ValueError:
             phrase = ""
     return f"HTTP {resp.status_code} {phrase}".rstrip()
+
+
+def _amend(exc: FetchError, note: str) -> None:
+    exc.reason = f"{exc.reason}; {note}"
+    exc.args = (f"source {exc.source!r}: {exc.reason}",)
+
+
+def _retryable(exc: FetchError) -> FetchError:
+    exc.retryable = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent/unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
+    return format_duration(timedelta(seconds=round(seconds)))

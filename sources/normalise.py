@@ -160,6 +160,11 @@ def normalise(item: RawItem, *, source: str, tz: str, fetched_at: datetime) -> M
         author=_blank_to_none(item.author),
         title=title or None,
         parent_id=_blank_to_none(item.parent_id),
+        platform=item.platform,
+        author_followers=item.author_followers,
+        likes=item.likes,
+        reposts=item.reposts,
+        comments=item.comments,
     )
 
 

@@ -9,5 +9,9 @@ SOURCES: Registry[Source] = Registry(
     {
         "rss": "sources.rss:RssSource",
         "jsonl": "sources.jsonl_file:JsonlFileSource",
+        "jsonfeed": "sources.jsonfeed:JsonFeedSource",
+        "json_api": "sources.json_api:JsonApiSource",
+        "file": "sources.file:FileSource",
+        "webhook": "sources.webhook:WebhookSource",
     },
 )

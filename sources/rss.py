@@ -1,8 +1,14 @@
 """RSS / Atom feeds (RSS 0.9x, 1.0, 2.0, Atom 0.3/1.0), e.g. RSSHub routes.
 
-The feed is fetched with :mod:`sources.http` (conditional GET, size limit) and
-parsed with feedparser, which also handles the encoding declared in the XML
-prolog (GBK / GB2312 feeds are common in China).
+The feed is fetched with :mod:`sources.http` (conditional GET, size limit,
+retries, slow-down), decoded with :mod:`sources.charset` (the declared charset
+when the bytes fit it, else detected: GBK / GB18030 / Big5 feeds are common and
+often mislabelled) and parsed with feedparser. A document type with an internal
+subset declaring entities is refused before parsing (entity-expansion bombs).
+
+``preset`` (see :mod:`sources.presets`) builds the URL of an RSSHub route from
+``rsshub`` (the instance) and ``args``, sets ``platform`` and applies the route's
+clean-up (e.g. Bilibili replies' ``"name : text"``).
 """
 
 from __future__ import annotations
@@ -10,16 +16,20 @@ from __future__ import annotations
 import calendar
 import hashlib
 import logging
+import re
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 import feedparser
+from pydantic import Field, model_validator
 
 from monitor.errors import ParseError
+from sources import charset
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
+from sources.presets import RSS_PRESETS, expand_rss
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,14 @@ class RssSourceConfig(HttpSourceConfig):
     """An RSS or Atom feed at ``url`` (timeout, user_agent, headers, proxy, max_bytes inherited)."""
 
     type: Literal["rss"]
+    preset: str | None = None  # an RSSHub route from sources.presets.RSS_PRESETS; builds ``url``
+    rsshub: str | None = None  # the RSSHub instance for a preset (default https://rsshub.app)
+    args: dict[str, str] = Field(default_factory=dict)  # the preset's route arguments
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return expand_rss(data) if isinstance(data, dict) else data
 
 
 class RssSource(Source):
@@ -56,6 +74,8 @@ class RssSource(Source):
         if resp.not_modified:
             return FetchResult(items=[], state=state, not_modified=True)
         items, skipped = parse_feed(self.name, resp.body, content_type=resp.content_type)
+        fix = RSS_PRESETS[self.config.preset].fix if self.config.preset else None
+        items = [replace(fix(i) if fix else i, platform=self.config.platform) for i in items]
         # Validators of this response; the pipeline persists them only after the
         # items are stored. A server that stopped sending one gets None back.
         new_state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
@@ -74,7 +94,14 @@ def parse_feed(
     """
     if not body.strip():
         raise ParseError(source_name, "not a feed: empty body")
-    headers = {"content-type": content_type} if content_type else None
+    declared = _content_charset(content_type)
+    text, _codec = charset.decode(body, declared)
+    if _declares_entities(text):
+        raise ParseError(source_name, "refused: the document type declares XML entities "
+                                      "(a possible entity-expansion bomb)")
+    # Hand feedparser UTF-8 with a prolog that says so: the charset question is settled.
+    body = _XML_ENCODING.sub(r"\1utf-8\2", text, count=1).encode("utf-8")
+    headers = {"content-type": _with_utf8(content_type)}
     try:
         parsed = feedparser.parse(body, response_headers=headers)
     except Exception as exc:  # feedparser is lenient; anything escaping is a bad payload
@@ -113,6 +140,26 @@ def parse_feed(
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_XML_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[A-Za-z0-9._:-]+(["'])""", re.I)
+_INTERNAL_SUBSET = re.compile(r"<!DOCTYPE[^\[>]*\[(.*?)\]", re.I | re.S)
+
+
+def _declares_entities(text: str) -> bool:
+    head = text[:65536]
+    m = _INTERNAL_SUBSET.search(head)
+    return bool(m and "<!ENTITY" in m.group(1).upper())
+
+
+def _content_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", content_type, re.I)
+    return m.group(1) if m else None
+
+
+def _with_utf8(content_type: str | None) -> str:
+    media = (content_type or "application/xml").split(";", 1)[0].strip() or "application/xml"
+    return f"{media}; charset=utf-8"
 
 
 def _bozo_message(parsed: Any) -> str:

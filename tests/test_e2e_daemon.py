@@ -1,6 +1,11 @@
 """End to end with real sockets: a feed server on 127.0.0.1 turns negative, the daemon
 (APScheduler, real SnowNLP, real storage) opens exactly one incident and delivers exactly
-one webhook to a local receiver; a restart on the same database pages nothing again."""
+one webhook to a local receiver; a restart on the same database pages nothing again.
+
+The "broken" source (HTTP 503 on every poll) is a separate, legitimate incident: the
+default source-health rule (数据源异常) pages once to the same webhook after three
+consecutive failures. So the receiver gets exactly one page per incident: the spike and
+the broken source."""
 
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ sources:
     url: {broken}
     interval: 1s
     timeout: 2s
+    retries: 0
 topics:
   - name: 鲜丰奶茶
     keywords: [鲜丰奶茶]
@@ -91,25 +97,36 @@ def test_feed_turning_negative_pages_exactly_once_and_restart_does_not_repage(db
         text = CONFIG.format(data_dir=tmp_path, feed=feed.url, broken=broken.url + "/feed", hook=receiver.url)
         config = parse_config(text)
 
+        def pages(topic: str) -> list:
+            return [h for h in hooks if json.loads(h.body)["topic"] == topic]
+
         daemon = Daemon(config, db=db)
         daemon.start()
         try:
-            assert wait_for(lambda: len(hooks) >= 1, timeout=30), "no page within 30 s"
-            time.sleep(3)  # more polls and rule ticks happen; the burst must not page again
+            assert wait_for(lambda: len(pages("鲜丰奶茶")) >= 1, timeout=30), "no page within 30 s"
+            assert wait_for(lambda: len(pages("broken")) >= 1, timeout=10), "no 数据源异常 page"
+            time.sleep(3)  # more polls and rule ticks happen; neither incident may page again
         finally:
             assert daemon.stop(grace=timedelta(seconds=5))
-        assert len(hooks) == 1
-        body = json.loads(hooks[0].body)
+        assert len(hooks) == 2
+        [spike] = pages("鲜丰奶茶")
+        body = json.loads(spike.body)
         assert body["kind"] == "firing" and body["topic"] == "鲜丰奶茶" and body["severity"] == "IV"
         assert body["numbers"]["current_negative"] >= 5
-        assert hooks[0].path == "/hook?access_token=TOKEN123"
+        assert spike.path == "/hook?access_token=TOKEN123"
+        [health] = pages("broken")
+        body = json.loads(health.body)
+        assert body["kind"] == "firing" and body["rule"] == "数据源异常"
+        assert "连续 3 次抓取失败" in body["reason"] and "HTTP 503" in body["reason"]
 
         with db.session() as s:
-            assert s.scalar(select(func.count()).select_from(IncidentRow)) == 1
+            incidents = {i.rule_type: i for i in s.scalars(select(IncidentRow))}
+            assert sorted(incidents) == ["negative_spike", "source_health"]
+            assert incidents["source_health"].topic == "broken" and incidents["source_health"].status == "open"
             assert s.scalar(select(func.count()).select_from(MentionRow)) == 28
-            assert [n.status for n in s.scalars(select(NotificationRow))] == ["sent"]
+            assert [n.status for n in s.scalars(select(NotificationRow))] == ["sent", "sent"]
             broken_state = s.get(SourceStateRow, "broken")
-            assert broken_state.consecutive_failures >= 1
+            assert broken_state.consecutive_failures >= 3
             assert "HTTP 503" in broken_state.last_error
             assert s.get(SourceStateRow, "feed").consecutive_failures == 0
 
@@ -120,7 +137,7 @@ def test_feed_turning_negative_pages_exactly_once_and_restart_does_not_repage(db
             time.sleep(3)
         finally:
             assert db2_daemon.stop(grace=timedelta(seconds=5))
-        assert len(hooks) == 1
+        assert len(hooks) == 2
         with db.session() as s:
-            assert s.scalar(select(func.count()).select_from(IncidentRow)) == 1
+            assert s.scalar(select(func.count()).select_from(IncidentRow)) == 2
             assert s.scalar(select(func.count()).select_from(MentionRow)) == 28

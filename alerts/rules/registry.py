@@ -8,5 +8,6 @@ RULES: Registry[Rule] = Registry(
     "yuqing.rules",
     {
         "negative_spike": "alerts.rules.negative_spike:NegativeSpikeRule",
+        "source_health": "alerts.rules.source_health:SourceHealthRule",
     },
 )

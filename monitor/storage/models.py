@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -48,6 +48,7 @@ class SourceStateRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_item_at: Mapped[datetime | None]  # when a new item was last stored
     items_stored: Mapped[int] = mapped_column(Integer, default=0)
+    first_poll_at: Mapped[datetime | None]  # "stale for" counts from here until a first item arrives
 
 
 class MentionRow(Base):
@@ -74,6 +75,17 @@ class MentionRow(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(20))
     model_version: Mapped[str | None] = mapped_column(String(100))
     topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # reach (None: the source does not say) — migration 0003
+    platform: Mapped[str | None] = mapped_column(String(40))
+    author_followers: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    reposts: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    # dedup: a copy / repost belongs to the story of its root mention (story_id NULL = a root)
+    simhash: Mapped[int | None] = mapped_column(BigInteger)  # signed 64-bit
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    dup_kind: Mapped[str | None] = mapped_column(String(10))  # exact | near
+    repost_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IncidentRow(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,14 +33,20 @@ def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Menti
     """Insert idempotently (keyed by source + external id); return the rows actually inserted, with ids.
 
     A mention already present (e.g. stored just before a crash, before the
-    cursor moved) is skipped, never duplicated.
+    cursor moved) is skipped, never duplicated. A mention that dedup marked as a
+    copy of another (``duplicate_of``) is linked to that mention's story root
+    (``story_id``), whose ``repost_count`` grows by one.
     """
     if not mentions:
         return []
     dialect = session.get_bind().dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     inserted: list[Mention] = []
+    roots: dict[tuple[str, str], int] = {}  # (source, external_id) -> story root id, this batch
     for m in mentions:
+        if m.duplicate_of is not None:
+            root_id = _story_root(session, m.duplicate_of, roots)
+            m = _with(m, story_id=root_id) if root_id is not None else _with(m, dup_kind=None, duplicate_of=None)
         stmt = (
             insert(MentionRow)
             .values(**_row_values(m))
@@ -48,9 +54,40 @@ def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Menti
             .returning(MentionRow.id)
         )
         new_id = session.execute(stmt).scalar_one_or_none()
-        if new_id is not None:
-            inserted.append(_with_id(m, new_id))
+        if new_id is None:
+            continue
+        roots[(m.source, m.external_id)] = m.story_id or new_id
+        if m.story_id is not None:
+            session.execute(
+                update(MentionRow).where(MentionRow.id == m.story_id)
+                .values(repost_count=MentionRow.repost_count + 1)
+            )
+        inserted.append(_with(m, id=new_id))
     return inserted
+
+
+def _story_root(session: Session, key: tuple[str, str], batch: dict[tuple[str, str], int]) -> int | None:
+    """The id of the story root of the mention ``key`` (stored earlier or in this batch)."""
+    if key in batch:
+        return batch[key]
+    row = session.execute(
+        select(MentionRow.id, MentionRow.story_id).where(MentionRow.source == key[0], MentionRow.external_id == key[1])
+    ).first()
+    if row is None:
+        return None
+    return row.story_id or row.id
+
+
+def dedup_history(session: Session, since: datetime, limit: int) -> list[tuple[str, str, str, int | None, datetime]]:
+    """(source, external_id, content_hash, simhash, published_at) of the newest mentions since ``since``."""
+    stmt = (
+        select(MentionRow.source, MentionRow.external_id, MentionRow.content_hash, MentionRow.simhash,
+               MentionRow.published_at)
+        .where(MentionRow.published_at >= since)
+        .order_by(MentionRow.published_at.desc(), MentionRow.id.desc())
+        .limit(limit)
+    )
+    return [tuple(r) for r in session.execute(stmt)][::-1]
 
 
 def _row_values(m: Mention) -> dict:
@@ -70,13 +107,22 @@ def _row_values(m: Mention) -> dict:
         "sentiment_label": m.label,
         "model_version": m.model_version,
         "topics": list(m.topics),
+        "platform": m.platform,
+        "author_followers": m.author_followers,
+        "likes": m.likes,
+        "reposts": m.reposts,
+        "comments": m.comments,
+        "simhash": m.simhash,
+        "story_id": m.story_id,
+        "dup_kind": m.dup_kind,
+        "repost_count": m.repost_count,
     }
 
 
-def _with_id(m: Mention, new_id: int) -> Mention:
+def _with(m: Mention, **changes) -> Mention:
     from dataclasses import replace
 
-    return replace(m, id=new_id)
+    return replace(m, **changes)
 
 
 def to_mention(row: MentionRow) -> Mention:
@@ -97,6 +143,15 @@ def to_mention(row: MentionRow) -> Mention:
         label=row.sentiment_label,
         model_version=row.model_version,
         topics=tuple(row.topics or ()),
+        platform=row.platform,
+        author_followers=row.author_followers,
+        likes=row.likes,
+        reposts=row.reposts,
+        comments=row.comments,
+        simhash=row.simhash,
+        story_id=row.story_id,
+        dup_kind=row.dup_kind,
+        repost_count=row.repost_count or 0,
     )
 
 
@@ -139,6 +194,7 @@ def record_poll_success(
     row = _state_row(session, name, type_)
     row.cursor, row.etag, row.last_modified = state.cursor, state.etag, state.last_modified
     row.last_poll_at = row.last_success_at = now
+    row.first_poll_at = row.first_poll_at or now
     row.consecutive_failures = 0
     row.last_error = None
     if stored:
@@ -150,6 +206,7 @@ def record_poll_failure(session: Session, name: str, type_: str, error: str, now
     """Record a failed poll (cursor untouched); return the consecutive failure count."""
     row = _state_row(session, name, type_)
     row.last_poll_at = row.last_error_at = now
+    row.first_poll_at = row.first_poll_at or now
     row.last_error = error[:_ERROR_MAX]
     row.consecutive_failures = (row.consecutive_failures or 0) + 1
     return row.consecutive_failures
