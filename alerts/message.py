@@ -1,4 +1,11 @@
-"""Chinese alert texts shared by the channels (Markdown, readable as plain text)."""
+"""Chinese alert texts shared by the channels (Markdown, readable as plain text).
+
+A message is a headline plus blocks — facts (incident, topic, rule, time, why,
+the numbers: current vs baseline), the most negative mentions (text, score,
+author, link), the response plan's first steps, and how to acknowledge.
+Channels render the blocks as they need (one Markdown text, card elements,
+Slack sections, a mail body).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from alerts.alert import Alert
 HEADLINES = {"firing": "舆情告警", "escalated": "舆情升级", "reminder": "未确认提醒", "reopened": "事件重开",
              "resolved": "已恢复"}
 SNIPPET = 60
+PLAN_STEPS = 3  # plan steps shown in a page (already numbered); the rest are in `monitor incidents show`
 
 NUMBER_LABELS = {
     "current_negative": "当前窗口负面数",
@@ -17,32 +25,79 @@ NUMBER_LABELS = {
     "reference_negative": "参考窗口负面数",
     "expected": "基准（折算到当前窗口）",
     "ratio": "倍数",
+    "current": "当前值",
+    "baseline": "基准",
+    "threshold": "阈值",
+    "count": "条数",
+    "total": "总量",
+    "min_share": "占比阈值",
+    "followers": "粉丝数",
+    "min_followers": "粉丝阈值",
+    "keyword": "命中词",
+    "score": "舆情指数",
 }
+HIDDEN_NUMBERS = {"window", "reference"}  # already said in the reason
 
 
 def headline(alert: Alert) -> str:
-    return f"【{HEADLINES[alert.kind]}】{alert.severity.display} · {alert.title}"
+    return f"【{HEADLINES.get(alert.kind, alert.kind)}】{alert.severity.display} · {alert.title}"
 
 
 def local_time(alert: Alert) -> str:
     return alert.at.astimezone(ZoneInfo(alert.tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_markdown(alert: Alert, *, heading: bool = True) -> str:
-    lines = [f"### {headline(alert)}", ""] if heading else []
-    lines += [f"- 事件编号：#{alert.incident_id}", f"- 话题：{alert.topic}",
+def figures(alert: Alert) -> list[str]:
+    """``label value`` for each scalar number: the known ones in a fixed order, then the others."""
+    out = [f"{label} {alert.numbers[key]}" for key, label in NUMBER_LABELS.items() if key in alert.numbers]
+    for key, value in alert.numbers.items():
+        if key not in NUMBER_LABELS and key not in HIDDEN_NUMBERS and isinstance(value, (int, float, str)):
+            out.append(f"{key} {value}")
+    return out
+
+
+def fact_lines(alert: Alert) -> list[str]:
+    lines = [f"- 事件编号：#{alert.incident_id}", f"- 话题：{alert.topic}",
              f"- 规则：{alert.rule}", f"- 时间：{local_time(alert)}（{alert.tz}）", f"- 原因：{alert.reason}"]
-    figures = [f"{label} {alert.numbers[key]}" for key, label in NUMBER_LABELS.items() if key in alert.numbers]
-    if figures:
-        lines.append("- 数据：" + "；".join(figures))
-    if alert.top_mentions and alert.kind != "resolved":
-        lines += ["", "**代表性负面内容：**"]
-        for i, m in enumerate(alert.top_mentions, 1):
-            text = m.text if len(m.text) <= SNIPPET else m.text[:SNIPPET] + "…"
-            score = f"{m.score:.2f}" if m.score is not None else "-"
-            who = f" — {m.author}" if m.author else ""
-            link = f" [原文]({m.url})" if m.url else ""
-            lines.append(f"{i}. {text}（情感 {score}{who}）{link}")
-    if alert.kind != "resolved" and alert.ack_command:
-        lines += ["", f"确认处理：`{alert.ack_command}`"]
-    return "\n".join(lines)
+    numbers = figures(alert)
+    if numbers:
+        lines.append("- 数据：" + "；".join(numbers))
+    return lines
+
+
+def mention_lines(alert: Alert) -> list[str]:
+    if not alert.top_mentions or alert.kind == "resolved":
+        return []
+    lines = ["**代表性负面内容：**"]
+    for i, m in enumerate(alert.top_mentions, 1):
+        text = m.text if len(m.text) <= SNIPPET else m.text[:SNIPPET] + "…"
+        score = f"{m.score:.2f}" if m.score is not None else "-"
+        who = f" — {m.author}" if m.author else ""
+        link = f" [原文]({m.url})" if m.url else ""
+        lines.append(f"{i}. {text}（情感 {score}{who}）{link}")
+    return lines
+
+
+def plan_lines(alert: Alert) -> list[str]:
+    if not alert.plan_steps or alert.kind == "resolved":
+        return []
+    lines = ["**应急预案·待办步骤：**", *alert.plan_steps[:PLAN_STEPS]]  # each "N. title（owner，HH:MM前）"
+    lines.append(f"完整预案：`monitor incidents show {alert.incident_id}`")
+    return lines
+
+
+def ack_line(alert: Alert) -> str:
+    if alert.kind == "resolved" or not alert.ack_command:
+        return ""
+    return f"确认处理：`{alert.ack_command}`"
+
+
+def blocks(alert: Alert) -> list[str]:
+    """The message body as Markdown blocks (facts, mentions, plan, ack), empty ones left out."""
+    parts = [fact_lines(alert), mention_lines(alert), plan_lines(alert), [ack_line(alert)]]
+    return ["\n".join(lines) for lines in parts if any(lines)]
+
+
+def render_markdown(alert: Alert, *, heading: bool = True) -> str:
+    head = [f"### {headline(alert)}"] if heading else []
+    return "\n\n".join(head + blocks(alert))

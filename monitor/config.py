@@ -50,6 +50,13 @@ class SchedulerConfig(Frozen):
     shutdown_grace: Duration = Field(default="4s", validate_default=True)
 
 
+class DeliveryConfig(Frozen):
+    """The delivery job: how often due retries are sent, and how long a claimed send may take."""
+
+    interval: PositiveDuration = Field(default="5s", validate_default=True)
+    lease: PositiveDuration = Field(default="2m", validate_default=True)
+
+
 class HttpConfig(Frozen):
     """The daemon's HTTP listener (webhook source intake, …); port 0 picks a free port."""
 
@@ -64,6 +71,7 @@ class _Base(Frozen):
     sentiment: SentimentConfig = SentimentConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     http: HttpConfig | None = None  # started when set, or when a source needs it (webhook)
+    delivery: DeliveryConfig = DeliveryConfig()
     topics: tuple[TopicConfig, ...] = ()
     plans: tuple[PlanConfig, ...] = ()
     escalation: tuple[EscalationPolicy, ...] = ()
@@ -236,6 +244,12 @@ def _cross_check(config: Any, label: str) -> list[str]:
                     f"{label}: {family}[{i}].name: duplicate name {item.name!r} (also {family}[{seen[item.name]}])"
                 )
             seen.setdefault(item.name, i)
+    for i, channel in enumerate(config.channels):
+        others = sorted(c.name for c in config.channels if c.name != channel.name)
+        fallback = getattr(channel, "fallback", None)
+        if fallback is not None and fallback not in others:
+            problems.append(f"{label}: channels[{i}].fallback: unknown channel {fallback!r}; "
+                            f"known: {', '.join(others) or '(none)'}")
     topic_names = {t.name for t in config.topics}
     for i, rule in enumerate(config.rules):
         for j, topic in enumerate(rule.topics or ()):

@@ -96,6 +96,10 @@ class Daemon:
             args=[self.pipeline.tick], id="rules:tick", name="rules tick",
             next_run_time=now + self.config.scheduler.rules_interval,
         )
+        self.scheduler.add_job(  # retries, rate-limited sends, pages left pending by a previous run
+            self._guarded, IntervalTrigger(seconds=self.config.delivery.interval.total_seconds()),
+            args=[self.pipeline.deliver_due], id="delivery", name="delivery retries", next_run_time=now,
+        )
 
     # -- HTTP listener: push intake (webhook sources) -----------------------------------
     def _serve_http(self) -> None:

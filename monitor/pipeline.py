@@ -68,7 +68,7 @@ class Pipeline:
         self._dedup_loaded = False
         self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
-        self.notifier = Notifier(db, channels)
+        self.notifier = Notifier(db, channels, lease=config.delivery.lease)
         self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
 
     # -- start-up ------------------------------------------------------------------
@@ -146,6 +146,10 @@ class Pipeline:
             alerts += self.incidents.reminders(now)
         self.notifier.deliver(alerts, now)
         return len(alerts)
+
+    def deliver_due(self) -> int:
+        """Send the notifications that are due: retries, rate-limited sends, pages left by a restart."""
+        return self.notifier.run_due(self.clock())
 
     # -- stages ----------------------------------------------------------------------
     def _failed(self, source: Source, report: PollReport, reason: str) -> PollReport:

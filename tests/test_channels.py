@@ -82,6 +82,22 @@ def test_escalated_headline_and_local_time_zone():
     assert "- 时间：2024-06-11 04:00:00（UTC）" in render_markdown(alert)
 
 
+def test_plan_steps_and_other_rules_numbers_are_shown():
+    alert = make_alert(kind="reminder", severity=Severity.II, numbers={"current": 9, "threshold": 5, "keyword": "中毒",
+                                                                       "window": "10m", "series": [1, 2]},
+                       plan_steps=("1. 核实情况（公关专员，12:30前）", "2. 发布致歉声明（品牌经理，14:00前）",
+                                   "3. 回访投诉用户（客服主管）", "4. 复盘（总监）"))
+    assert render_markdown(alert, heading=False).split("\n\n")[1:] == [
+        "**应急预案·待办步骤：**\n1. 核实情况（公关专员，12:30前）\n2. 发布致歉声明（品牌经理，14:00前）\n"
+        "3. 回访投诉用户（客服主管）\n完整预案：`monitor incidents show 7`",
+        "确认处理：`monitor incidents ack 7`",
+    ]
+    assert "- 数据：当前值 9；阈值 5；命中词 中毒" in render_markdown(alert)
+    assert headline(alert) == "【未确认提醒】重大（II级） · 「品牌A」负面激增"
+    assert "应急预案" not in render_markdown(make_alert(kind="resolved", plan_steps=("1. 核实",)))
+    assert "- 数据：score_x 1.5" in render_markdown(make_alert(numbers={"score_x": 1.5}))
+
+
 # -- webhook ---------------------------------------------------------------------------------
 
 
@@ -118,6 +134,7 @@ def test_webhook_posts_the_documented_json_body():
              "text": "产品质量太差了，客服也不理人", "score": 0.05},
             {"id": None, "source": "tieba", "author": None, "url": None, "text": LONG, "score": None},
         ],
+        "plan_steps": [],
         "text": render_markdown(alert),
         "ack_command": "monitor incidents ack 7",
     }

@@ -105,9 +105,11 @@ def test_one_failing_channel_does_not_stop_the_others(db, channels, caplog):
         (alert.incident_id, "ops", "firing", key, "sent", 1, NOW, None),
     ]
     assert [(e.kind, e.message) for e in timeline(db, alert.incident_id)][1:] == [("notified", "已通知：ops")]
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert errors == [f"[channel=broken stage=notify] incident #{alert.incident_id} firing not delivered: "
-                      "HTTP 500 Internal Server Error"]
+    # The failure is retried (default backoff 30 s), so it is a warning, not yet an error.
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == ["WARNING"]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"[channel=broken stage=notify] incident #{alert.incident_id} firing not delivered (attempt 1/5): "
+        "HTTP 500 Internal Server Error; retrying at 2024-06-11T04:01:00+00:00"]
 
 
 def test_all_channels_failing_is_an_incident_event_and_an_error_log(db, channels, caplog):
@@ -124,8 +126,9 @@ def test_all_channels_failing_is_an_incident_event_and_an_error_log(db, channels
     ]
     events = timeline(db, alert.incident_id)
     assert [(e.kind, e.actor) for e in events] == [("opened", "system"), ("notify_failed", "system")]
-    assert events[-1].message == "通知全部失败：broken: HTTP 500 Internal Server Error; gone: cannot connect: ConnectError"
-    assert events[-1].data == {"alert": "firing"}
+    assert events[-1].message == ("通知全部失败（将自动重试）：broken: HTTP 500 Internal Server Error; "
+                                  "gone: cannot connect: ConnectError")
+    assert events[-1].data == {"alert": "firing", "final": False, "retry_at": (NOW + timedelta(seconds=30)).isoformat()}
     assert last_notified(db, alert.incident_id) is None
     summary = [r for r in caplog.records if r.levelno == logging.ERROR and "reached NO channel" in r.getMessage()]
     assert len(summary) == 1

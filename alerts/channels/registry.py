@@ -9,5 +9,10 @@ CHANNELS: Registry[Channel] = Registry(
     {
         "console": "alerts.channels.console:ConsoleChannel",
         "webhook": "alerts.channels.webhook:WebhookChannel",
+        "dingtalk": "alerts.channels.dingtalk:DingTalkChannel",
+        "wecom": "alerts.channels.wecom:WeComChannel",
+        "feishu": "alerts.channels.feishu:FeishuChannel",
+        "slack": "alerts.channels.slack:SlackChannel",
+        "email": "alerts.channels.email:EmailChannel",
     },
 )

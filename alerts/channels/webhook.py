@@ -64,6 +64,7 @@ class WebhookChannel(Channel):
                 {"id": m.id, "source": m.source, "author": m.author, "url": m.url, "text": m.text, "score": m.score}
                 for m in alert.top_mentions
             ],
+            "plan_steps": list(alert.plan_steps),
             "text": render_markdown(alert),
             "ack_command": alert.ack_command,
         }

@@ -172,6 +172,7 @@ class NotificationRow(Base):
     """Delivery log: one row per attempt to send one alert through one channel."""
 
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_channel_at", "channel", "at"),)  # rate limits count recent sends
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
@@ -179,9 +180,47 @@ class NotificationRow(Base):
     alert_kind: Mapped[str] = mapped_column(String(20))
     dedup_key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))  # sent | failed | silenced
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # 0 = not attempted (silenced)
     at: Mapped[datetime]
     error: Mapped[str | None] = mapped_column(Text)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+
+
+class PageRow(Base):
+    """The delivery outbox: one alert to deliver (serialised) and its overall outcome."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+    alert_kind: Mapped[str] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    alert: Mapped[dict[str, Any]] = mapped_column(JSON)  # alerts.delivery.alert_to_json
+    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]  # delivered to a first channel, or given up on every channel
+    alarm_at: Mapped[datetime | None]  # when "reached no channel" was first reported
+
+
+class DeliveryRow(Base):
+    """One page through one channel: retried with backoff until sent or out of attempts."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("page_id", "channel", name="uq_deliveries_page_channel"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]  # due time while pending (also the claim lease)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fallback_for: Mapped[str | None] = mapped_column(String(100))  # the channel this one stands in for
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class SilenceRow(Base):
