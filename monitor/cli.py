@@ -292,19 +292,33 @@ def assign_incident(incident_id: int, person: str, config: Optional[Path] = Conf
 @cli_errors
 def sources(config: Optional[Path] = ConfigOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List sources with their health: last success, last error, consecutive failures."""
+    """List sources with their health: failing / stale / ok, stale for, last success, last error."""
     from monitor.storage.repo import source_states
 
     cfg = _config(config)
     with _db(config).session() as s:
         states = {r.name: r for r in source_states(s)}
-    names = [c.name for c in cfg.sources] + [n for n in states if n not in {c.name for c in cfg.sources}]
+    configured = {c.name: c for c in cfg.sources}
+    names = list(configured) + [n for n in states if n not in configured]
+    now = _now()
     rows = []
     for name in names:
-        st = states.get(name)
+        st, c = states.get(name), configured.get(name)
+        expect = getattr(c, "expect_every", None)
+        since = st and (st.last_item_at or st.first_poll_at)
+        stale_for = now - since if since else None
+        if st is None:
+            health = "never polled"
+        elif st.consecutive_failures:
+            health = "failing"
+        elif expect is not None and stale_for is not None and stale_for > expect:
+            health = "stale"
+        else:
+            health = "ok"
         rows.append({
-            "name": name, "type": st.type if st else next(c.type for c in cfg.sources if c.name == name),
-            "health": "never polled" if st is None else ("failing" if st.consecutive_failures else "ok"),
+            "name": name, "type": st.type if st else c.type, "health": health,
+            "stale_for": _span(stale_for), "stale_for_seconds": stale_for and int(stale_for.total_seconds()),
+            "expect_every": _span(expect), "last_item_at": st and st.last_item_at and st.last_item_at.isoformat(),
             "last_success_at": st and st.last_success_at and st.last_success_at.isoformat(),
             "consecutive_failures": st.consecutive_failures if st else 0,
             "last_error": st.last_error if st else None, "items_stored": st.items_stored if st else 0,
@@ -313,13 +327,33 @@ def sources(config: Optional[Path] = ConfigOpt,
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table(title="数据源 sources")
-    for col in ("name", "type", "health", "last success", "failures", "stored", "last error"):
+    for col in ("name", "type", "health", "stale for", "last success", "failures", "stored", "last error"):
         table.add_column(col, overflow="fold")
-    for r in rows:
-        style = {"ok": "green", "failing": "red"}.get(r["health"], "dim")
-        table.add_row(r["name"], r["type"], f"[{style}]{r['health']}[/]", r["last_success_at"] or "-",
+    for r, name in zip(rows, names):
+        style = {"ok": "green", "failing": "red", "stale": "yellow"}.get(r["health"], "dim")
+        st = states.get(name)
+        stale = r["stale_for"] or "-"
+        if r["expect_every"]:
+            stale += f" (expect ≤{r['expect_every']})"
+        table.add_row(r["name"], r["type"], f"[{style}]{r['health']}[/]", stale,
+                      _local(st.last_success_at, cfg.timezone) if st else "-",
                       str(r["consecutive_failures"]), str(r["items_stored"]), r["last_error"] or "")
     out.print(table)
+
+
+def _span(td) -> Optional[str]:
+    """A duration for people: 45s, 12m, 3h5m, 2d4h (None for None)."""
+    if td is None:
+        return None
+    seconds = max(0, int(td.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts[:2])
 
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from monitor.cli import ConfigOpt, _config, _db, _local, _now, cli_errors
 from monitor.lease import DEFAULT_TTL, current
-from monitor.storage.models import IncidentRow, NotificationRow, SourceStateRow
+from alerts.delivery import depths
+from monitor.storage.models import IncidentRow, SourceStateRow
 
 out = Console()
 
@@ -22,7 +23,7 @@ def status_doc(db, now) -> dict:
     lease = current(db)
     with db.session() as s:
         incidents = dict(s.execute(select(IncidentRow.status, func.count()).group_by(IncidentRow.status)).all())
-        deliveries = dict(s.execute(select(NotificationRow.status, func.count()).group_by(NotificationRow.status)).all())
+        deliveries = depths(s)
         sources = [{"name": r.name, "type": r.type,
                     "last_poll_at": r.last_poll_at and r.last_poll_at.isoformat(),
                     "last_success_at": r.last_success_at and r.last_success_at.isoformat(),
@@ -36,8 +37,7 @@ def status_doc(db, now) -> dict:
                   "heartbeat_age_s": round(age, 1), "version": lease.info.get("version")}
     return {"daemon": daemon,
             "incidents": {k: incidents.get(k, 0) for k in ("open", "acknowledged", "resolved")},
-            "queue": {"notifications_pending": deliveries.get("pending", 0),
-                      "notifications_failed": deliveries.get("failed", 0)},
+            "queue": {"deliveries_pending": deliveries["pending"], "deliveries_failed": deliveries["failed"]},
             "sources": sources}
 
 
@@ -60,7 +60,7 @@ def status(config: Optional[Path] = ConfigOpt,
                   f"version {d['version']}", highlight=False)
     i, q = doc["incidents"], doc["queue"]
     out.print(f"incidents: {i['open']} open, {i['acknowledged']} acknowledged; "
-              f"notifications: {q['notifications_pending']} pending, {q['notifications_failed']} failed", highlight=False)
+              f"deliveries: {q['deliveries_pending']} pending, {q['deliveries_failed']} given up", highlight=False)
     table = Table(title="sources")
     for col in ("name", "type", "last poll", "last success", "failures", "last error"):
         table.add_column(col, overflow="fold")

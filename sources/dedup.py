@@ -60,7 +60,7 @@ def tokens(text: str) -> list[str]:
     """jieba tokens of ``text`` that carry content (no punctuation, spaces or emoticons)."""
     import jieba
 
-    return [t for t in jieba.lcut(_EMOTICON.sub(" ", text)) if _WORD.search(t)]
+    return [t for t in jieba.lcut(_EMOTICON.sub(" ", text), HMM=False) if _WORD.search(t)]
 
 
 def simhash(words: Iterable[str]) -> int:

@@ -105,8 +105,8 @@ class FileSource(Source):
                 fmt = self._format(path)
                 header = self._header(f, encoding) if fmt == "csv" else None
                 if fmt == "csv" and offset == 0 and header is not None:
-                    first = f.readline()
-                    offset, lineno = len(first), 1
+                    f.seek(0)
+                    offset, lineno = len(f.readline()), 1  # the header is not a record
                 f.seek(offset)
                 consumed = 0
                 while consumed < budget:
@@ -145,7 +145,8 @@ class FileSource(Source):
         line = f.readline()
         if not line.endswith(b"\n"):
             return None
-        return next(csv.reader([_decode(line, encoding).strip("\r\n")], delimiter=self._delimiter()))
+        text = _decode(line, encoding).lstrip("\ufeff").strip("\r\n")
+        return next(csv.reader([text], delimiter=self._delimiter()))
 
     def _delimiter(self) -> str:
         return "\t" if self.path.lower().endswith(".tsv") and self.config.delimiter == "," else self.config.delimiter

@@ -303,9 +303,11 @@ class HttpFetcher:
         slot = HOST_SLOTS.get(host, self.max_per_host)
         if not slot.acquire(timeout=self.timeout * 3):
             raise self._error(f"host busy: {self.max_per_host} requests to {host} already running")
+        if params:  # merged into the URL's own query (httpx would replace it)
+            url = str(httpx.URL(url).copy_merge_params(dict(params)))
         started = time.monotonic()
         try:
-            with self._client.stream("GET", url, headers=request_headers, params=params) as resp:
+            with self._client.stream("GET", url, headers=request_headers) as resp:
                 return self._read(resp, shown)
         except FetchError:
             raise

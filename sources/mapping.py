@@ -34,11 +34,21 @@ _COUNT = re.compile(r"^([0-9][0-9,]*(?:\.[0-9]+)?)\s*(万|亿|w|W|k|K)?\+?$")
 _MULTIPLIERS = {None: 1, "万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "k": 1000, "K": 1000}
 
 
+_PLAIN_SEGMENT = r"[^.\[\]|@`'\"(){}*,:!&<>=?\s]+"
+_PLAIN_PATH = re.compile(rf"{_PLAIN_SEGMENT}(?:\.{_PLAIN_SEGMENT})*")
+
+
 def compile_expression(expr: str) -> Any:
-    """A compiled JMESPath expression; ``ValueError`` with the parser's message."""
+    """A compiled JMESPath expression; ``ValueError`` with the parser's message.
+
+    A plain dotted path of names JMESPath would need quoted (``用户.昵称``, CSV
+    headers) is quoted for the user: ``"用户"."昵称"``.
+    """
     try:
         return jmespath.compile(expr)
     except JMESPathError as exc:
+        if _PLAIN_PATH.fullmatch(expr):
+            return jmespath.compile(".".join(f'"{seg}"' for seg in expr.split(".")))
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"invalid JMESPath expression {expr!r}: {first_line}") from None
 
@@ -212,6 +222,6 @@ def load_json(source_name: str, body: bytes, declared_charset: str | None = None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise ParseError(source_name, f"not JSON: truncated after {len(body)} bytes ({exc.msg})") from None
-        raise ParseError(source_name, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ParseError(source_name, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None

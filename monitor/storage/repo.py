@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,27 +41,24 @@ def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Menti
         return []
     dialect = session.get_bind().dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    table = MentionRow.__table__
+    # One statement each, executed with per-row parameters (compiled once, not per row).
+    add = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
+           .returning(table.c.id))
+    count_repost = (update(table).where(table.c.id == bindparam("root_id"))
+                    .values(repost_count=table.c.repost_count + 1))
     inserted: list[Mention] = []
     roots: dict[tuple[str, str], int] = {}  # (source, external_id) -> story root id, this batch
     for m in mentions:
         if m.duplicate_of is not None:
             root_id = _story_root(session, m.duplicate_of, roots)
             m = _with(m, story_id=root_id) if root_id is not None else _with(m, dup_kind=None, duplicate_of=None)
-        stmt = (
-            insert(MentionRow)
-            .values(**_row_values(m))
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(MentionRow.id)
-        )
-        new_id = session.execute(stmt).scalar_one_or_none()
+        new_id = session.execute(add, _row_values(m)).scalar_one_or_none()
         if new_id is None:
             continue
         roots[(m.source, m.external_id)] = m.story_id or new_id
         if m.story_id is not None:
-            session.execute(
-                update(MentionRow).where(MentionRow.id == m.story_id)
-                .values(repost_count=MentionRow.repost_count + 1)
-            )
+            session.execute(count_repost, {"root_id": m.story_id})
         inserted.append(_with(m, id=new_id))
     return inserted
 

@@ -1,0 +1,154 @@
+"""HTTP etiquette against real servers on 127.0.0.1: retries with backoff, Retry-After,
+slow-down on 429/418/403, per-host concurrency, proxy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from monitor.errors import FetchError
+from sources.base import Deferred
+from sources.http import HttpFetcher
+from sources.rss import RssSource, RssSourceConfig
+from sources.base import SourceState
+from tests.servers import LocalServer, Request, Response
+from tests.source_helpers import RSS_TYPE, feed_bytes, make_pipeline
+from monitor.storage.models import SourceStateRow
+
+
+def fetcher(**kw) -> tuple[HttpFetcher, list[float]]:
+    sleeps: list[float] = []
+    kw.setdefault("retries", 2)
+    kw.setdefault("backoff", 1.0)
+    return HttpFetcher("src", sleep=sleeps.append, **kw), sleeps
+
+
+def sequence(*responses: Response):
+    queue = list(responses)
+    return lambda req: queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def test_5xx_and_broken_connections_are_retried_with_growing_jittered_backoff():
+    with LocalServer(sequence(Response(503), Response(502), Response(200, b"ok"))) as server:
+        f, sleeps = fetcher()
+        assert f.get(server.url).body == b"ok"
+    assert len(server.requests) == 3
+    assert 0.5 <= sleeps[0] <= 1.5 and 1.0 <= sleeps[1] <= 3.0  # backoff × 2ⁿ × 0.5–1.5
+
+
+def test_gives_up_after_the_retries_and_does_not_retry_client_errors_or_timeouts():
+    with LocalServer(lambda req: Response(500)) as server:
+        f, sleeps = fetcher(retries=2)
+        with pytest.raises(FetchError, match="HTTP 500"):
+            f.get(server.url)
+    assert len(server.requests) == 3 and len(sleeps) == 2
+    with LocalServer(lambda req: Response(404)) as server:
+        f, sleeps = fetcher()
+        with pytest.raises(FetchError, match="HTTP 404"):
+            f.get(server.url)
+    assert len(server.requests) == 1 and sleeps == []
+    with LocalServer(lambda req: Response(200, b"late", delay=1.0)) as server:
+        f, sleeps = fetcher(timeout=0.3)
+        with pytest.raises(FetchError, match="timed out after 0.3s"):
+            f.get(server.url)
+    assert sleeps == []
+
+
+def test_short_retry_after_is_waited_for():
+    with LocalServer(sequence(Response(503, headers={"Retry-After": "7"}), Response(200, b"ok"))) as server:
+        f, sleeps = fetcher(max_retry_wait=30)
+        assert f.get(server.url).body == b"ok"
+    assert sleeps == [7.0]
+
+
+def test_long_retry_after_defers_the_source_until_then():
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(minutes=10), usegmt=True)
+    with LocalServer(lambda req: Response(503, headers={"Retry-After": when})) as server:
+        f, sleeps = fetcher(max_retry_wait=30)
+        with pytest.raises(FetchError) as info:
+            f.get(server.url)
+        assert "Retry-After" in info.value.reason and sleeps == []
+        with pytest.raises(Deferred, match="server asked to retry after"):
+            f.get(server.url)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [429, 418, 403])
+def test_slow_down_statuses_defer_the_next_polls_with_a_growing_delay(status):
+    with LocalServer(lambda req: Response(status)) as server:
+        f, sleeps = fetcher(slow_down_base=60, max_slow_down=3600)
+        with pytest.raises(FetchError) as first:
+            f.get(server.url)
+        assert first.value.reason.endswith("slowing down: next request in 1m") and first.value.status == status
+        with pytest.raises(Deferred) as deferred:
+            f.get(server.url)
+        assert f"slowing down after HTTP {status}" in deferred.value.reason
+        assert len(server.requests) == 1 and sleeps == []  # no request while slowing down
+        f._not_before = 0  # the window has passed
+        with pytest.raises(FetchError) as second:
+            f.get(server.url)
+        assert second.value.reason.endswith("next request in 2m")
+
+
+def test_a_success_resets_the_slow_down():
+    with LocalServer(sequence(Response(429), Response(200, b"ok"), Response(429))) as server:
+        f, _ = fetcher(slow_down_base=60)
+        with pytest.raises(FetchError):
+            f.get(server.url)
+        f._not_before = 0
+        f.get(server.url)
+        with pytest.raises(FetchError) as again:
+            f.get(server.url)
+    assert again.value.reason.endswith("next request in 1m")
+
+
+def test_deferred_poll_is_neither_a_failure_nor_a_success(db):
+    with LocalServer(lambda req: Response(429, headers={"Retry-After": "120"})) as server:
+        pipeline = make_pipeline(db, [{"name": "微博", "type": "rss", "url": server.url, "retries": 0}])
+        first = pipeline.poll("微博")
+        second = pipeline.poll("微博")
+    assert first.error.startswith("HTTP 429 Too Many Requests; slowing down: next request in 2m")
+    assert second.error is None and second.deferred.startswith("slowing down after HTTP 429")
+    assert len(server.requests) == 1
+    with db.session() as s:
+        state = s.get(SourceStateRow, "微博")
+        assert state.consecutive_failures == 1 and state.last_success_at is None
+
+
+def test_per_host_concurrency_limit_is_shared_by_every_source():
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def slow(req: Request) -> Response:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        return Response(200, b"ok")
+
+    with LocalServer(slow) as server:
+        fetchers = [HttpFetcher(f"s{i}", max_per_host=1) for i in range(3)]
+        threads = [threading.Thread(target=f.get, args=(server.url + f"/{i}",)) for i, f in enumerate(fetchers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(server.requests) == 3 and peak[0] == 1
+
+
+def test_requests_go_through_the_configured_proxy_with_the_configured_user_agent():
+    body = feed_bytes("atom_sample.xml")
+    with LocalServer(lambda req: Response(200, body, {"Content-Type": RSS_TYPE})) as proxy:
+        cfg = RssSourceConfig(name="p", type="rss", url="http://feeds.example.invalid/atom.xml", proxy=proxy.url,
+                              user_agent="yuqing-sentinel/0.1 (+ops@example.com)")
+        result = RssSource(cfg).fetch(SourceState())
+    assert len(result.items) == 2
+    [req] = proxy.requests
+    assert req.path == "http://feeds.example.invalid/atom.xml"  # absolute-form: a proxy request
+    assert req.headers["user-agent"] == "yuqing-sentinel/0.1 (+ops@example.com)"
+    assert proxy.url not in repr(cfg)  # the proxy may carry credentials
