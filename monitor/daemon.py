@@ -28,6 +28,7 @@ from monitor.config import database_url, load_config
 from monitor.errors import ConfigError
 from monitor.httpd import DEFAULT_BIND, HttpServer, Request, Response
 from monitor.lease import Lease
+from monitor.metrics import Metrics, health
 from monitor.pipeline import Pipeline, utcnow
 from monitor.storage import Database
 from monitor.watchdog import Watchdog
@@ -53,6 +54,8 @@ class Daemon:
         self.watchdog = Watchdog()
         self._supervisor: threading.Thread | None = None
         self.httpd: HttpServer | None = None
+        self.metrics = Metrics(self.db)
+        self.started_at: datetime | None = None
         self._push_routes: dict[str, str] = {}  # path -> push source name
 
     @property
@@ -65,7 +68,8 @@ class Daemon:
         self.db.migrate()
         self.lease.acquire(self.clock())
         if self._pipeline is None:
-            self._pipeline = Pipeline(self.config, self.db, clock=self.clock)
+            self._pipeline = Pipeline(self.config, self.db, clock=self.clock, metrics=self.metrics)
+        self.started_at = self.clock()
         log.info("[stage=start] database %s; %d sources, %d topics, %d rules, %d channels",
                  self.db.display_url, len(self.pipeline.sources), len(self.config.topics),
                  len(self.config.rules), len(self.pipeline.notifier.channels))
@@ -101,7 +105,7 @@ class Daemon:
             args=[self.pipeline.deliver_due], id="delivery", name="delivery retries", next_run_time=now,
         )
 
-    # -- HTTP listener: push intake (webhook sources) -----------------------------------
+    # -- HTTP listener: /healthz, /metrics and push intake (webhook sources) -------------
     def _serve_http(self) -> None:
         """Start the listener when configured or needed, and route each push source's path to the pipeline."""
         push = {s.config.route: name for name, s in self.pipeline.sources.items() if s.push}
@@ -109,12 +113,23 @@ class Daemon:
             http = self.config.http
             self.httpd = HttpServer(http.bind if http else DEFAULT_BIND,
                                     max_body=http.max_body if http else 10 * 1024 * 1024)
+            self.httpd.add_route("GET", "/healthz", self._healthz)
+            self.httpd.add_route("GET", "/metrics", self._metrics)
             self._register_push(push)
             self.httpd.start()
         elif self.httpd is not None:
             self._register_push(push)
         else:
             self._push_routes = push
+
+    def _healthz(self, _request: Request) -> Response:
+        status, body = health(now=self.clock(), lease_held=self.lease.held,
+                              overdue=self.watchdog.overdue(self.clock()), started_at=self.started_at)
+        return Response(status, body, {"Content-Type": "application/json; charset=utf-8"})
+
+    def _metrics(self, _request: Request) -> Response:
+        body, content_type = self.metrics.exposition()
+        return Response(200, body, {"Content-Type": content_type})
 
     def _register_push(self, push: dict[str, str]) -> None:
         for path in push:
@@ -213,7 +228,7 @@ class Daemon:
             new = load_config(self.config_path)
             if database_url(new) != database_url(self.config):
                 raise ConfigError(f"{self.config_path}: storage: the database cannot change on reload; restart instead")
-            pipeline = Pipeline(new, self.db, clock=self.clock)
+            pipeline = Pipeline(new, self.db, clock=self.clock, metrics=self.metrics)
         except Exception as exc:  # noqa: BLE001 - a bad reload must never take the daemon down
             log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
             return False

@@ -22,6 +22,7 @@ from alerts.engine import RuleEngine
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
 from monitor.domain import Mention
+from monitor.metrics import Metrics
 from monitor.errors import SourceError
 from monitor.storage import Database
 from monitor.storage import repo
@@ -53,8 +54,10 @@ class PollReport:
 
 class Pipeline:
     def __init__(self, config, db: Database, *, clock: Callable[[], datetime] = utcnow,
-                 scorer: Scorer | None = None, channels: Sequence[Channel] | None = None):
+                 scorer: Scorer | None = None, channels: Sequence[Channel] | None = None,
+                 metrics: Metrics | None = None):
         self.config = config
+        self.metrics = metrics if metrics is not None else Metrics()
         self.db = db
         self.clock = clock
         self.sources: dict[str, Source] = {
@@ -106,6 +109,7 @@ class Pipeline:
         except Deferred as exc:
             log.info("[source=%s stage=fetch] not polled: %s", source_name, exc.reason)
             report.deferred = exc.reason
+            self.metrics.polls.labels(source_name, "deferred").inc()
             return report
         except SourceError as exc:
             return self._failed(source, report, exc.reason)
@@ -124,14 +128,17 @@ class Pipeline:
         with self._lock:
             mentions = self._normalise(source, result, now, report)
             mentions = self._dedup(source_name, mentions)
-            mentions = [self._score(m) for m in mentions]
+            with self.metrics.scoring.time():
+                mentions = [self._score(m) for m in mentions]
             stored = self._store(source, result, mentions, now)
             report.stored = len(stored)
             matches = self.rules.add_data(stored, now)
+            self.metrics.rule_evaluations.inc()
             matches += self.rules.observe_poll(source_name, True, None, len(stored), now)
             alerts = self.incidents.handle(matches, now)
         self.notifier.deliver(alerts, now)
         report.alerts = len(alerts)
+        self._count(report, alerts)
         for reason in report.skipped:
             log.warning("[source=%s stage=normalise] skipped an item: %s", source_name, reason)
         log.log(logging.INFO if report.stored else logging.DEBUG, "[source=%s stage=store] %s", source_name,
@@ -143,6 +150,7 @@ class Pipeline:
         now = self.clock()
         with self._lock:
             alerts = self.incidents.handle(self.rules.tick(now), now)
+            self.metrics.rule_evaluations.inc()
             alerts += self.incidents.reminders(now)
         self.notifier.deliver(alerts, now)
         return len(alerts)
@@ -150,6 +158,14 @@ class Pipeline:
     def deliver_due(self) -> int:
         """Send the notifications that are due: retries, rate-limited sends, pages left by a restart."""
         return self.notifier.run_due(self.clock())
+
+    def _count(self, report: PollReport, alerts) -> None:
+        m = self.metrics
+        m.polls.labels(report.source, "not_modified" if report.not_modified else "ok").inc()
+        m.fetched.labels(report.source).inc(report.fetched)
+        m.stored.labels(report.source).inc(report.stored)
+        for alert in alerts:
+            m.alerts.labels(alert.kind, alert.severity.value).inc()
 
     # -- stages ----------------------------------------------------------------------
     def _failed(self, source: Source, report: PollReport, reason: str) -> PollReport:
@@ -159,6 +175,8 @@ class Pipeline:
         log.error("[source=%s stage=fetch] %s (%d consecutive failure%s; will retry next run)",
                   source.name, reason, failures, "" if failures == 1 else "s")
         report.error = reason
+        self.metrics.polls.labels(source.name, "failed").inc()
+        self.metrics.source_failures.labels(source.name).inc()
         with self._lock:
             alerts = self.incidents.handle(self.rules.observe_poll(source.name, False, reason, 0, now), now)
         self.notifier.deliver(alerts, now)
