@@ -55,5 +55,6 @@ def run_demo(console: Console) -> int:
     console.print("\nStopped. Look at what happened:\n"
                   "  .venv/bin/monitor incidents list\n"
                   "  .venv/bin/monitor incidents show 1\n"
+                  "  .venv/bin/monitor report incident 1 --out report.html   # 复盘 report with chart and timeline\n"
                   "  .venv/bin/monitor sources", highlight=False)
     return 0 if clean else 1
