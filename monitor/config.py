@@ -259,6 +259,11 @@ def _cross_check(config: Any, label: str) -> list[str]:
                     f"known: {', '.join(sorted(topic_names)) or '(none)'}"
                 )
         problems.extend(f"{label}: rules[{i}].{p}" for p in rule.problems())
+        source_names = [s.name for s in config.sources]
+        for j, name in enumerate(getattr(rule, "sources", None) or ()):
+            if name not in source_names:  # a typo here would silently switch source health off
+                problems.append(f"{label}: rules[{i}].sources[{j}]: unknown source {name!r}; "
+                                f"known: {', '.join(source_names) or '(none)'}")
         if rule.plan is not None and rule.plan not in {p.name for p in config.plans}:
             problems.append(f"{label}: rules[{i}].plan: unknown plan {rule.plan!r}; "
                             f"known: {', '.join(p.name for p in config.plans) or '(none)'}")

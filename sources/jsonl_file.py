@@ -159,6 +159,7 @@ class JsonlFileSource(Source):
             author=_scalar(_get(record, c.author_field)),
             published_at=published_at,
             parent_id=_scalar(_get(record, c.parent_field)),
+            platform=c.platform,
         )
 
 

@@ -195,3 +195,14 @@ def test_monitor_sources_shows_health_and_stale_for(db, tmp_path):
     assert rows["new"]["health"] == "never polled" and rows["new"]["stale_for"] is None
     table = CliRunner().invoke(app, ["sources", "--config", str(path)], env={"COLUMNS": "200"})
     assert "stale for" in table.output and "3h (expect ≤1h)" in table.output
+
+
+def test_a_health_rule_naming_an_unknown_source_is_a_config_error():
+    import pytest
+
+    from monitor.config import parse_config
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rules\[0\].sources\[0\]: unknown source '微薄'; known: 微博"):
+        parse_config("sources:\n  - {name: 微博, type: rss, url: 'http://127.0.0.1:9/'}\n"
+                     "rules:\n  - {name: 数据源异常, type: source_health, sources: [微薄]}\n")
