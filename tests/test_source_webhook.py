@@ -153,3 +153,18 @@ def test_http_server_routes_limits_and_errors():
         assert httpx.delete(server.url + "/echo").headers["allow"] == "POST"
     finally:
         server.stop()
+
+
+def test_a_push_that_cannot_be_stored_gets_503_so_the_sender_retries(daemon, db, monkeypatch):
+    from monitor.errors import StorageError
+
+    def broken(name, result, report=None):
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(daemon.pipeline, "ingest", broken)
+    resp = httpx.post(daemon.httpd.url + "/ingest/kefu", json=TICKET, headers={"Authorization": "Bearer s3cret-token"})
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "10"
+    assert resp.json() == {"error": "not stored, please retry"}
+    monkeypatch.undo()
+    retried = httpx.post(daemon.httpd.url + "/ingest/kefu", json=TICKET, headers={"Authorization": "Bearer s3cret-token"})
+    assert retried.json()["stored"] == 1 and count(db) == 1
