@@ -29,9 +29,12 @@ from xml.sax.saxutils import escape
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import func, select  # noqa: E402
+
 from monitor.config import parse_config  # noqa: E402
 from monitor.pipeline import Pipeline  # noqa: E402
 from monitor.storage import Database  # noqa: E402
+from monitor.storage.models import MentionRow  # noqa: E402
 from sources.normalise import normalise  # noqa: E402
 from sources.rss import parse_feed  # noqa: E402
 from tests.servers import LocalServer, Response  # noqa: E402
@@ -94,6 +97,16 @@ def measure(polls: int, batch: int, database_url: str | None) -> dict:
     norm_s = _timed(lambda: [normalise(i, source="bench", tz="Asia/Shanghai", fetched_at=fetched_at)
                              for p in parsed for i in p])
 
+    runs = [_ingest_run(bodies, polls, fetched_at, database_url) for _ in range(1 if database_url else 3)]
+    e2e_s, dedup_s, stored, reposts = min(runs)  # best of three, each on a fresh database
+    total = polls * batch
+    assert stored == total, (stored, total)
+    return {"items": total, "reposts": sum(i["repost"] for i in items), "parse_s": parse_s, "normalise_s": norm_s,
+            "dedup_s": dedup_s, "e2e_s": e2e_s, "linked_to_a_story": reposts}
+
+
+def _ingest_run(bodies: list[bytes], polls: int, fetched_at: datetime, database_url: str | None):
+    """One end-to-end run on a fresh database: (seconds, dedup seconds, stored, linked to a story)."""
     served = {"k": 0}
     with tempfile.TemporaryDirectory() as tmp, LocalServer(lambda req: Response(200, bodies[served["k"]], {
             "Content-Type": "application/rss+xml; charset=utf-8"})) as server:
@@ -123,17 +136,10 @@ def measure(polls: int, batch: int, database_url: str | None) -> dict:
             stored += report.stored
         e2e_s = time.perf_counter() - started
         pipeline.close()
-        from sqlalchemy import func, select
-
-        from monitor.storage.models import MentionRow
-
         with db.session() as s:
             reposts = s.scalar(select(func.count()).select_from(MentionRow).where(MentionRow.story_id.is_not(None)))
         db.dispose()
-    total = polls * batch
-    assert stored == total, (stored, total)
-    return {"items": total, "reposts": sum(i["repost"] for i in items), "parse_s": parse_s, "normalise_s": norm_s, "dedup_s": dedup_s[0], "e2e_s": e2e_s,
-            "linked_to_a_story": reposts}
+    return e2e_s, dedup_s[0], stored, reposts
 
 
 def _timed(fn) -> float:
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--polls", type=int, default=10)
     ap.add_argument("--batch", type=int, default=200, help="new items per poll")
-    ap.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    ap.add_argument("--database-url", default=None,
+                    help="an empty database to use once (default: SQLite in a temp dir, best of three runs)")
     args = ap.parse_args(argv)
     r = measure(args.polls, args.batch, args.database_url)
     n = r["items"]
