@@ -22,5 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## make bench: run every benchmark (tests/bench/bench_*.py); each reports against a baseline measured in the same run
+bench: $(STAMP)
+	@set -e; for f in tests/bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
 clean:
 	rm -rf $(VENV) data .pytest_cache *.egg-info
