@@ -28,6 +28,7 @@ Pure logic: no clock, no database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -58,9 +59,15 @@ def repost_core(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """jieba tokens of ``text`` that carry content (no punctuation, spaces or emoticons)."""
+    return [t for t in _jieba().lcut(_EMOTICON.sub(" ", text), HMM=False) if _WORD.search(t)]
+
+
+@functools.cache
+def _jieba():
     import jieba
 
-    return [t for t in jieba.lcut(_EMOTICON.sub(" ", text), HMM=False) if _WORD.search(t)]
+    jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict …" on every start
+    return jieba
 
 
 def simhash(words: Iterable[str]) -> int:
@@ -201,5 +208,3 @@ class Deduper:
     def __len__(self) -> int:
         return len(self._entries)
 
-
-logging.getLogger("jieba").setLevel(logging.WARNING)
