@@ -1,9 +1,12 @@
 """Routes scored mentions to one rule instance per (rule, topic) and collects matches.
 
-Source-scoped rules (``scope = "source"``, e.g. ``source_health``) get one
-instance per source instead and are fed poll outcomes (:meth:`RuleEngine.observe_poll`)
-and time (:meth:`RuleEngine.tick`). Without a configured source-scoped rule every
-source still gets the default ``source_health`` rule (数据源异常).
+A rule sees the mentions of its topic, narrowed to its ``sources`` / ``platforms`` when it
+names them (see :meth:`alerts.rules.base.RuleConfig.accepts`).
+
+Source-scoped rules (``scope = "source"``, e.g. ``source_health``) get one instance per
+source instead (``sources`` then says which sources) and are fed poll outcomes
+(:meth:`RuleEngine.observe_poll`) and time (:meth:`RuleEngine.tick`). Without a configured
+source-scoped rule every source still gets the default ``source_health`` rule (数据源异常).
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ class RuleEngine:
         for topic, rules in self._by_topic.items():
             batch = per_topic.get(topic, [])
             for rule in rules:
-                matches.extend(rule.add_data(batch, now))
+                cfg = rule.config
+                mine = [m for m in batch if cfg.accepts(m)] if (cfg.sources or cfg.platforms) else batch
+                matches.extend(rule.add_data(mine, now))
         return matches
 
     def tick(self, now: datetime) -> list[Match]:

@@ -368,3 +368,4 @@ from monitor import cli_status  # noqa: E402
 app.command("status")(cli_status.status)
 from monitor import cli_report  # noqa: E402,F401 - registers `monitor report`
 from monitor import cli_silences  # noqa: E402,F401 - registers `monitor silences`
+from monitor import cli_replay  # noqa: E402,F401 - registers `monitor replay`

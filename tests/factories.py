@@ -89,3 +89,14 @@ def make_alert(**overrides: Any) -> Alert:
 
 def with_id(mention: Mention, id: int) -> Mention:
     return replace(mention, id=id)
+
+
+def with_crisis_words(mention: Mention, *words: str) -> Mention:
+    """``mention`` carrying NLP crisis words (``Mention.crisis_words``; a subclass until the field exists)."""
+    from dataclasses import field as dc_field, fields, make_dataclass
+
+    names = [f.name for f in fields(Mention)]
+    if "crisis_words" in names:
+        return replace(mention, crisis_words=tuple(words))
+    cls = make_dataclass("CrisisMention", [("crisis_words", tuple, dc_field(default=()))], bases=(Mention,), frozen=True)
+    return cls(**{n: getattr(mention, n) for n in names}, crisis_words=tuple(words))

@@ -25,6 +25,17 @@ from monitor.domain import Mention
 class RuleConfig(PluginConfig):
     topics: tuple[str, ...] | None = None  # None: every configured topic
     plan: str | None = None  # response plan to attach; None: the plan configured for the severity
+    # Only mentions from these sources / platforms (Mention.platform) reach the rule; None: all.
+    sources: tuple[str, ...] | None = None
+    platforms: tuple[str, ...] | None = None
+
+    def accepts(self, mention: Mention) -> bool:
+        """Whether ``mention`` passes this rule's source and platform restriction."""
+        if self.sources and mention.source not in self.sources:
+            return False
+        if self.platforms and getattr(mention, "platform", None) not in self.platforms:
+            return False
+        return True
 
     def problems(self) -> list[str]:
         """Field-level problems that need more than one field to see (``"field: why"``)."""

@@ -1,59 +1,82 @@
-"""negative_spike: negative mentions in the current window vs the reference window before it.
+"""negative_spike: negative mentions per bucket vs a rhythm-aware, over-dispersion-aware baseline.
 
-Per topic, at time ``now``::
+Negatives are counted per ``bucket`` (5 minutes). Each bucket gets a baseline and a robust
+z-score (:mod:`alerts.rules.spike_model`): the baseline blends the same time of day on the
+previous ``seasonal_days`` days with the median of the trailing ``reference``; the z-score
+divides the Pearson residual by the previous day's quasi-Poisson dispersion, so bursty topics
+need a larger excess than calm ones. A bucket is *hot* when ``z >= z_threshold``.
 
-    current   = negatives published in (now - window, now]
-    reference = negatives published in (now - window - reference, now - window]
-    expected  = max(reference, min_reference) * window / reference_length
-    ratio     = current / expected
+At time ``now`` it fires when all of these hold:
 
-It fires when the rule is warm (it has seen at least ``warmup`` of history),
-``current >= min_current`` and ``ratio >= spike_ratio``. While firing it stays
-quiet unless the severity grows; it recovers once the condition has been false
-for ``resolve_after``. ``min_reference`` is the baseline floor (negatives per
-reference window), so a usually silent topic is not compared with zero;
-``min_current`` is what keeps a handful of complaints from paging.
+* warm: at least ``warmup`` of history has been seen (default: the reference length);
+* persistence: the last ``confirm`` buckets were all hot (the bucket in progress counts
+  once it is hot — its count can only grow), or one bucket reached ``z_immediate``,
+  so one noisy bucket does not page but an unmistakable burst pages at once;
+* volume: the current ``window`` (``(now - window, now]``, default one bucket) holds at
+  least ``min_current`` negatives, and at least ``spike_ratio`` times the baseline.
 
-Warm-up counts from the earliest mention seen (stored history replayed after a
-restart, or a feed's backlog) or the rule's start, whichever is earlier.
+While firing it stays quiet unless the severity grows; it recovers once the condition has
+been false for ``resolve_after``. Severity grows with the magnitude (multiples of
+``min_current`` and ``spike_ratio``): IV at the threshold, III at 2×/2×, II at 5×/4×,
+I at 20×/8×; crisis words in the window's negatives raise it one level (cap I).
 
-Severity grows with magnitude (multiples of ``min_current`` and ``spike_ratio``):
-IV at the threshold, III at 2×/2×, II at 5×/4×, I at 20×/8×.
+Defaults were tuned on the NAB Twitter mention series (``tests/bench/bench_spikes.py``).
+Counts without mentions (a recorded series) go in through :meth:`NegativeSpikeRule.add_counts`.
 """
 
 from __future__ import annotations
 
-import bisect
 from datetime import datetime, timedelta
 from typing import Literal, Sequence
 
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
+from alerts.rules.spike_model import DAY, BucketBaseline
 from alerts.severity import Severity
 from monitor.configtypes import Duration, PositiveDuration, format_duration
 from monitor.domain import Mention
 
 # (severity, multiple of min_current, multiple of spike_ratio), highest first
 _LEVELS = ((Severity.I, 20, 8), (Severity.II, 5, 4), (Severity.III, 2, 2))
-EVIDENCE_SIZE = 5
 
 
 class NegativeSpikeConfig(RuleConfig):
     type: Literal["negative_spike"]
-    window: PositiveDuration = Field(default="10m", validate_default=True)
-    reference: PositiveDuration = Field(default="1h", validate_default=True)
-    spike_ratio: float = Field(default=3.0, gt=1)
+    bucket: PositiveDuration = Field(default="5m", validate_default=True)
+    window: PositiveDuration | None = None  # default: one bucket
+    reference: PositiveDuration = Field(default="6h", validate_default=True)
+    seasonal_days: int = Field(default=7, ge=0, le=28)
+    seasonal_weight: float = Field(default=0.5, ge=0, le=1)
+    z_threshold: float = Field(default=6.0, gt=0)
+    confirm: int = Field(default=2, ge=1, le=12)
+    z_immediate: float | None = Field(default=20.0, gt=0)  # None: always wait for `confirm` buckets
+    spike_ratio: float = Field(default=3.0, ge=1)
     min_current: int = Field(default=10, ge=1)
-    min_reference: float = Field(default=2.0, gt=0)
+    min_baseline: float = Field(default=0.05, gt=0)  # negatives per bucket
     warmup: Duration | None = None  # default: the reference length
-    resolve_after: Duration | None = None  # default: the window length
+    resolve_after: PositiveDuration = Field(default="30m", validate_default=True)
+    crisis_raise: bool = True
+
+    @property
+    def current_window(self) -> timedelta:
+        return self.window if self.window is not None else self.bucket
 
     def problems(self) -> list[str]:
-        if self.reference < self.window:
-            return [f"reference: must be at least the window ({format_duration(self.window)}), "
-                    f"got {format_duration(self.reference)}"]
-        return []
+        problems = []
+        if self.current_window < self.bucket:
+            problems.append(f"window: must be at least the bucket ({format_duration(self.bucket)}), "
+                            f"got {format_duration(self.current_window)}")
+        if self.reference < self.current_window:
+            problems.append(f"reference: must be at least the window ({format_duration(self.current_window)}), "
+                            f"got {format_duration(self.reference)}")
+        if self.seasonal_days and (self.bucket > DAY or DAY % self.bucket):
+            problems.append(f"bucket: must divide one day evenly when seasonal_days > 0, "
+                            f"got {format_duration(self.bucket)}")
+        if self.z_immediate is not None and self.z_immediate <= self.z_threshold:
+            problems.append(f"z_immediate: must be above z_threshold ({self.z_threshold:g}), got {self.z_immediate:g}")
+        return problems
 
 
 class NegativeSpikeRule(Rule):
@@ -62,59 +85,86 @@ class NegativeSpikeRule(Rule):
 
     def __init__(self, config: NegativeSpikeConfig, topic: str, started_at: datetime):
         super().__init__(config, topic, started_at)
-        self._coverage_start = started_at
-        self._all: list[datetime] = []  # publish times of every mention, sorted
-        self._neg: list[tuple[datetime, int, Mention]] = []  # negatives, sorted by time
-        self._seq = 0
-        self._firing: Severity | None = None
-        self._last_true: datetime | None = None
+        self.window = config.current_window
         self.warmup = config.warmup if config.warmup is not None else config.reference
-        self.resolve_after = config.resolve_after if config.resolve_after is not None else config.window
+        self.resolve_after = config.resolve_after
+        self.model = BucketBaseline(config.bucket, started_at, reference=config.reference,
+                                    days=config.seasonal_days, seasonal_weight=config.seasonal_weight,
+                                    floor=config.min_baseline)
+        self._coverage_start = started_at
+        self.model.cover(started_at)
+        # (negatives, total, the mention or None for recorded counts) by publish time
+        self._recent: TimeIndex[tuple[int, int, Mention | None]] = TimeIndex()
+        self._state = Hysteresis(self.resolve_after)
 
-    # -- state ---------------------------------------------------------------
+    # -- input -----------------------------------------------------------------------------
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
         for m in mentions:
-            self._coverage_start = min(self._coverage_start, m.published_at)
-            bisect.insort(self._all, m.published_at)
-            if m.is_negative:
-                self._seq += 1
-                bisect.insort(self._neg, (m.published_at, self._seq, m), key=lambda e: (e[0], e[1]))
-        self._prune(now)
+            self._seen(m.published_at)
+            self._recent.add(m.published_at, (1 if m.is_negative else 0, 1, m))
+        return self._advance(now)
+
+    def add_counts(self, at: datetime, negative: int, now: datetime, total: int | None = None) -> list[Match]:
+        """A recorded count: ``negative`` negatives (of ``total`` mentions) at ``at``; evaluate at ``now``."""
+        self._seen(at)
+        self._recent.add(at, (negative, negative if total is None else total, None))
+        return self._advance(now)
+
+    def _seen(self, at: datetime) -> None:
+        if at < self._coverage_start:
+            self._coverage_start = at
+            self.model.cover(at)
+
+    def _advance(self, now: datetime) -> list[Match]:
+        for at, (negative, _, _) in self._recent.release(now):
+            if negative:
+                self.model.add(at, negative)
+        self._recent.prune(now - self.window)
+        self.model.prune(now)
         return self._evaluate(now)
 
-    def _prune(self, now: datetime) -> None:
-        horizon = now - self.config.window - self.config.reference
-        del self._all[: bisect.bisect_left(self._all, horizon)]
-        del self._neg[: bisect.bisect_left(self._neg, horizon, key=lambda e: e[0])]
+    # -- evaluation ----------------------------------------------------------------------------
+    def history_needed(self) -> timedelta:
+        return self.model.history() + self.window
 
-    # -- evaluation ------------------------------------------------------------
-    def _ratio(self, now: datetime) -> tuple[int, int, int, float, float]:
-        """Exact (current negatives, current total, reference negatives, expected, ratio)."""
+    def is_warm(self, now: datetime) -> bool:
+        return now - self._coverage_start >= self.warmup
+
+    def _decision(self, now: datetime) -> tuple[int, float | None, int]:
+        """(deciding bucket, its z, consecutive hot buckets ending there).
+
+        The bucket in progress decides once it is hot; before that, the last complete one does.
+        """
         cfg = self.config
-        start = now - cfg.window
+        i = self.model.index(now)
 
-        def count(times: list, low: datetime, high: datetime, key=None) -> int:
-            # (low, high]; mentions stamped after `now` wait until their time comes
-            return bisect.bisect_right(times, high, key=key) - bisect.bisect_right(times, low, key=key)
+        def hot(j: int) -> bool:
+            z = self.model.z(j)
+            return z is not None and z >= cfg.z_threshold
 
-        first = lambda e: e[0]  # noqa: E731
-        cur_neg = count(self._neg, start, now, first)
-        ref_neg = count(self._neg, start - cfg.reference, start, first)
-        cur_all = count(self._all, start, now)
-        expected = max(ref_neg, cfg.min_reference) * (cfg.window / cfg.reference)
-        return cur_neg, cur_all, ref_neg, expected, cur_neg / expected
+        decisive = i if hot(i) else i - 1
+        run = 0
+        while run < cfg.confirm and hot(decisive - run):
+            run += 1
+        return decisive, self.model.z(decisive), run
 
     def measure(self, now: datetime) -> dict:
-        """The figures shown in alerts (rounded for people; decisions use the exact ratio)."""
-        cur_neg, cur_all, ref_neg, expected, ratio = self._ratio(now)
+        """The figures shown in alerts (rounded for people; decisions use exact values)."""
+        entries = self._recent.window(now - self.window, now)
+        negative = sum(e[0] for e in entries)
+        total = sum(e[1] for e in entries)
+        mu = self.model.mu(self.model.index(now))
+        expected = (mu if mu is not None else self.config.min_baseline) * (self.window / self.config.bucket)
+        _, z, run = self._decision(now)
         return {
-            "current_negative": cur_neg,
-            "current_total": cur_all,
-            "negative_share": round(cur_neg / cur_all, 3) if cur_all else 0.0,
-            "reference_negative": ref_neg,
+            "current_negative": negative,
+            "current_total": total,
+            "negative_share": round(negative / total, 3) if total else 0.0,
             "expected": round(expected, 2),
-            "ratio": round(ratio, 2),
-            "window": format_duration(self.config.window),
+            "ratio": round(negative / expected, 2),
+            "z": round(z, 1) if z is not None else None,
+            "hot_buckets": run,
+            "window": format_duration(self.window),
             "reference": format_duration(self.config.reference),
         }
 
@@ -124,41 +174,48 @@ class NegativeSpikeRule(Rule):
                 return level
         return Severity.IV
 
-    def history_needed(self) -> timedelta:
-        return self.config.window + self.config.reference
-
-    def is_warm(self, now: datetime) -> bool:
-        return now - self._coverage_start >= self.warmup
-
     def _evaluate(self, now: datetime) -> list[Match]:
         cfg = self.config
-        current, _, _, _, ratio = self._ratio(now)
-        condition = self.is_warm(now) and current >= cfg.min_current and ratio >= cfg.spike_ratio
-        n = self.measure(now)
+        entries = self._recent.window(now - self.window, now)
+        current = sum(e[0] for e in entries)
+        mu = self.model.mu(self.model.index(now))
+        _, z, run = self._decision(now)
+        condition = (
+            self.is_warm(now) and mu is not None and z is not None
+            and (run >= cfg.confirm or (cfg.z_immediate is not None and z >= cfg.z_immediate))
+            and current >= cfg.min_current
+            and current >= cfg.spike_ratio * mu * (self.window / cfg.bucket)
+        )
+        severity, words = None, []
         if condition:
-            self._last_true = now
-            severity = self._severity(current, ratio)
-            if self._firing is None or severity > self._firing:
-                self._firing = severity
-                return [self._match("firing", now, severity, n)]
+            expected = mu * (self.window / cfg.bucket)
+            negatives = [e[2] for e in entries if e[0] and e[2] is not None]
+            severity, words = with_crisis(self._severity(current, current / expected), negatives, cfg.crisis_raise)
+        change = self._state.update(now, severity)
+        if change is None:
             return []
-        if self._firing is not None and self._last_true is not None and now - self._last_true >= self.resolve_after:
-            severity, self._firing = self._firing, None
-            return [self._match("recovered", now, severity, n)]
-        return []
+        kind, level = change
+        return [self._match(kind, now, level, words, entries)]
 
-    def _match(self, kind: Literal["firing", "recovered"], now: datetime, severity: Severity, n: dict) -> Match:
+    def _match(self, kind: Literal["firing", "recovered"], now: datetime, severity: Severity,
+               words: list[str], entries: list) -> Match:
+        n = self.measure(now)
         if kind == "firing":
+            run, bucket = n["hot_buckets"], format_duration(self.config.bucket)
+            persistence = (f"连续 {run} 个{bucket}周期异常" if run >= self.config.confirm and run > 1
+                           else f"{bucket}周期异常" if run >= self.config.confirm else "单周期极端异常")
             reason = (
                 f"「{self.topic}」负面声量激增：近{n['window']}负面 {n['current_negative']} 条"
-                f"（占 {n['negative_share']:.0%}），基准约 {n['expected']:g} 条，为基准的 {n['ratio']:g} 倍"
+                f"（占 {n['negative_share']:.0%}），基准约 {n['expected']:g} 条，为基准的 {n['ratio']:g} 倍，"
+                f"异常度 z={n['z']:g}（{persistence}）{crisis_note(words)}"
             )
+            if words:
+                n["crisis_words"] = "、".join(words)
+            evidence = most_negative(e[2] for e in entries if e[0] and e[2] is not None)
         else:
             reason = (
                 f"「{self.topic}」负面声量已回落：近{n['window']}负面 {n['current_negative']} 条，"
-                f"持续 {format_duration(self.resolve_after)} 低于告警线"
+                f"基准约 {n['expected']:g} 条，持续 {format_duration(self.resolve_after)} 低于告警线"
             )
-        start = now - self.config.window
-        current = [e[2] for e in self._neg if start < e[0] <= now]
-        evidence = tuple(sorted(current, key=lambda m: (m.score if m.score is not None else 0.5))[:EVIDENCE_SIZE])
+            evidence = ()
         return Match(kind, self.config.name, self.config.type, self.topic, now, severity, reason, n, evidence)

@@ -8,6 +8,10 @@ RULES: Registry[Rule] = Registry(
     "yuqing.rules",
     {
         "negative_spike": "alerts.rules.negative_spike:NegativeSpikeRule",
+        "negative_share": "alerts.rules.negative_share:NegativeShareRule",
+        "keyword": "alerts.rules.keyword:KeywordRule",
+        "frequency": "alerts.rules.frequency:FrequencyRule",
+        "influencer": "alerts.rules.influencer:InfluencerRule",
         "source_health": "alerts.rules.source_health:SourceHealthRule",
     },
 )

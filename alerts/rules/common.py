@@ -1,0 +1,140 @@
+"""Helpers shared by the rule types: severity from magnitude, crisis words, evidence, windows.
+
+Nothing here reads a clock: every function takes the time it needs.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime
+from typing import Generic, Iterable, Sequence, TypeVar
+
+from alerts.severity import Severity
+from monitor.domain import Mention
+
+EVIDENCE_SIZE = 5
+T = TypeVar("T")
+ORDER = (Severity.IV, Severity.III, Severity.II, Severity.I)
+
+
+def raise_severity(severity: Severity, levels: int = 1) -> Severity:
+    """``levels`` steps up the scale, capped at I (特别重大)."""
+    return ORDER[min(len(ORDER) - 1, ORDER.index(Severity(severity)) + levels)]
+
+
+def level_for(value: float, thresholds: Sequence[float]) -> Severity:
+    """Severity for ``value`` given the thresholds of III, II and I (ascending).
+
+    At or above ``thresholds[0]`` is III, ``thresholds[1]`` II, ``thresholds[2]`` I; below is IV.
+    """
+    level = Severity.IV
+    for severity, threshold in zip(ORDER[1:], thresholds):
+        if value >= threshold:
+            level = severity
+    return level
+
+
+def crisis_words(mention: Mention) -> tuple[str, ...]:
+    """Crisis words the NLP stage found in a mention (``()`` if it found none or does not say)."""
+    return tuple(getattr(mention, "crisis_words", None) or ())
+
+
+def crisis_hits(mentions: Iterable[Mention]) -> list[str]:
+    """Distinct crisis words over ``mentions``, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in mentions:
+        for word in crisis_words(m):
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def with_crisis(severity: Severity, mentions: Iterable[Mention], enabled: bool = True) -> tuple[Severity, list[str]]:
+    """Raise ``severity`` one level (cap I) when any mention carries a crisis word."""
+    words = crisis_hits(mentions) if enabled else []
+    return (raise_severity(severity) if words else severity), words
+
+
+def most_negative(mentions: Iterable[Mention], size: int = EVIDENCE_SIZE) -> tuple[Mention, ...]:
+    """The ``size`` lowest-scored mentions (unscored ones last), oldest first among equals."""
+    ranked = sorted(mentions, key=lambda m: (m.score if m.score is not None else 1.0, m.published_at))
+    return tuple(ranked[:size])
+
+
+def crisis_note(words: Sequence[str]) -> str:
+    return f"，含危机词「{'、'.join(words[:5])}」" if words else ""
+
+
+class TimeIndex(Generic[T]):
+    """Items kept sorted by time; items stamped in the future wait for their time.
+
+    ``release(now)`` makes items at or before ``now`` visible (and returns them);
+    ``window(start, end)`` returns the visible items in ``(start, end]``, oldest first.
+    """
+
+    def __init__(self) -> None:
+        self._visible: list[tuple[datetime, int, T]] = []
+        self._future: list[tuple[datetime, int, T]] = []
+        self._seq = 0
+
+    def add(self, at: datetime, item: T) -> None:
+        self._seq += 1
+        bisect.insort(self._future, (at, self._seq, item), key=_key)
+
+    def release(self, now: datetime) -> list[tuple[datetime, T]]:
+        cut = bisect.bisect_right(self._future, now, key=_time)
+        released, self._future = self._future[:cut], self._future[cut:]
+        for entry in released:
+            bisect.insort(self._visible, entry, key=_key)
+        return [(e[0], e[2]) for e in released]
+
+    def prune(self, before: datetime) -> None:
+        """Forget visible items stamped at or before ``before``."""
+        del self._visible[: bisect.bisect_right(self._visible, before, key=_time)]
+
+    def window(self, start: datetime, end: datetime) -> list[T]:
+        lo = bisect.bisect_right(self._visible, start, key=_time)
+        hi = bisect.bisect_right(self._visible, end, key=_time)
+        return [e[2] for e in self._visible[lo:hi]]
+
+    def count(self, start: datetime, end: datetime) -> int:
+        lo = bisect.bisect_right(self._visible, start, key=_time)
+        return bisect.bisect_right(self._visible, end, key=_time) - lo
+
+
+def _time(entry: tuple) -> datetime:
+    return entry[0]
+
+
+def _key(entry: tuple) -> tuple[datetime, int]:
+    return entry[0], entry[1]
+
+
+class Hysteresis:
+    """Firing / recovered bookkeeping shared by the rule types.
+
+    ``update(now, severity)`` with a severity while the condition holds, ``None`` when it
+    does not. It answers ``("firing", severity)`` when the rule starts firing or the
+    severity grows, ``("recovered", highest severity of the episode)`` once the condition
+    has been false for ``resolve_after``, else ``None``.
+    """
+
+    def __init__(self, resolve_after) -> None:
+        self.resolve_after = resolve_after
+        self.severity: Severity | None = None
+        self.last_true: datetime | None = None
+
+    @property
+    def firing(self) -> bool:
+        return self.severity is not None
+
+    def update(self, now: datetime, severity: Severity | None) -> tuple[str, Severity] | None:
+        if severity is not None:
+            self.last_true = now if self.last_true is None else max(self.last_true, now)
+            if self.severity is None or severity > self.severity:
+                self.severity = severity
+                return "firing", severity
+            return None
+        if self.severity is not None and self.last_true is not None and now - self.last_true >= self.resolve_after:
+            ended, self.severity = self.severity, None
+            return "recovered", ended
+        return None

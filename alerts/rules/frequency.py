@@ -1,0 +1,105 @@
+"""frequency: at least ``count`` matching mentions within ``window`` (ElastAlert's frequency rule).
+
+A mention *matches* when it passes every filter that is set: ``labels`` (sentiment labels,
+e.g. ``[negative]``), ``terms`` (its text contains any of them, case-insensitive) and
+``max_score`` (sentiment score at most this). With no filter every mention of the topic counts.
+
+It fires when ``(now - window, now]`` holds at least ``count`` matching mentions and recovers
+once that has been false for ``resolve_after``. Severity grows with the multiple of ``count``:
+IV at 1×, III at 2×, II at 5×, I at 20×; crisis words among the matching mentions raise it one
+level (cap I).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal, Sequence
+
+from pydantic import Field
+
+from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, level_for, most_negative, with_crisis
+from monitor.configtypes import PositiveDuration, format_duration
+from monitor.domain import Mention
+
+MULTIPLES = (2, 5, 20)  # III, II, I
+LABEL_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+
+
+class FrequencyConfig(RuleConfig):
+    type: Literal["frequency"]
+    count: int = Field(ge=1)
+    window: PositiveDuration = Field(default="10m", validate_default=True)
+    labels: tuple[Literal["negative", "neutral", "positive"], ...] | None = None
+    terms: tuple[str, ...] = ()
+    max_score: float | None = Field(default=None, ge=0, le=1)
+    resolve_after: PositiveDuration = Field(default="30m", validate_default=True)
+    crisis_raise: bool = True
+
+
+class FrequencyRule(Rule):
+    config_model = FrequencyConfig
+    config: FrequencyConfig
+
+    def __init__(self, config: FrequencyConfig, topic: str, started_at: datetime):
+        super().__init__(config, topic, started_at)
+        self._terms = tuple(t.strip().lower() for t in config.terms if t.strip())
+        self._recent: TimeIndex[Mention] = TimeIndex()
+        self._state = Hysteresis(config.resolve_after)
+
+    def history_needed(self) -> timedelta:
+        return self.config.window
+
+    def matches(self, m: Mention) -> bool:
+        cfg = self.config
+        if cfg.labels is not None and m.label not in cfg.labels:
+            return False
+        if cfg.max_score is not None and (m.score is None or m.score > cfg.max_score):
+            return False
+        if self._terms:
+            text = f"{m.title or ''}\n{m.text}".lower()
+            if not any(t in text for t in self._terms):
+                return False
+        return True
+
+    def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
+        for m in mentions:
+            if self.matches(m):
+                self._recent.add(m.published_at, m)
+        self._recent.release(now)
+        self._recent.prune(now - self.config.window)
+        return self._evaluate(now)
+
+    def what(self) -> str:
+        cfg = self.config
+        parts = []
+        if cfg.labels:
+            parts.append("/".join(LABEL_NAMES[label] for label in cfg.labels))
+        if self._terms:
+            parts.append(f"含「{'、'.join(cfg.terms[:3])}」")
+        return "".join(parts) + "提及" if parts else "提及"
+
+    def _evaluate(self, now: datetime) -> list[Match]:
+        cfg = self.config
+        current = self._recent.window(now - cfg.window, now)
+        n = len(current)
+        severity, words = None, []
+        if n >= cfg.count:
+            base = level_for(n / cfg.count, MULTIPLES)
+            severity, words = with_crisis(base, current, cfg.crisis_raise)
+        change = self._state.update(now, severity)
+        if change is None:
+            return []
+        kind, level = change
+        numbers = {"count": n, "threshold": cfg.count, "window": format_duration(cfg.window)}
+        if kind == "firing":
+            reason = (f"「{self.topic}」{self.what()}频繁：近{format_duration(cfg.window)} {n} 条，"
+                      f"达到阈值 {cfg.count} 条的 {n / cfg.count:.3g} 倍{crisis_note(words)}")
+            if words:
+                numbers["crisis_words"] = "、".join(words)
+            evidence = most_negative(current)
+        else:
+            reason = (f"「{self.topic}」{self.what()}已回落：近{format_duration(cfg.window)} {n} 条，"
+                      f"持续 {format_duration(cfg.resolve_after)} 低于阈值 {cfg.count} 条")
+            evidence = ()
+        return [Match(kind, cfg.name, cfg.type, self.topic, now, level, reason, numbers, evidence)]
