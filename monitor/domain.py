@@ -31,6 +31,7 @@ class Mention:
     model_version: str | None = None
     topics: tuple[str, ...] = field(default=())
     id: int | None = None
+    crisis_words: tuple[str, ...] = ()  # crisis-lexicon hits (nlp/crisis.py), filled by the NLP stage
     # Where it came from and how far it reaches (None: the source does not say).
     platform: str | None = None  # "weibo", "bilibili", "zhihu", …
     author_followers: int | None = None

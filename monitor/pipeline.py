@@ -26,8 +26,10 @@ from monitor.metrics import Metrics
 from monitor.errors import SourceError
 from monitor.storage import Database
 from monitor.storage import repo
-from nlp.sentiment import Scorer, SnowNLPScorer, label_for
-from nlp.topics import Topic, TopicMatcher
+from nlp.clean import clean
+from nlp.crisis import CrisisLexicon
+from nlp.sentiment import Scorer, label_for, score_many, scorer_from_config
+from nlp.topics import TopicMatcher
 from sources.base import Deferred, FetchResult, Source
 from sources.dedup import Deduper
 from sources.normalise import normalise
@@ -63,8 +65,9 @@ class Pipeline:
         self.sources: dict[str, Source] = {
             s.name: SOURCES.get(s.type)(s) for s in config.sources if s.enabled
         }
-        self.matcher = TopicMatcher(Topic(t.name, t.keywords, t.exclude) for t in config.topics)
-        self.scorer = scorer if scorer is not None else SnowNLPScorer()
+        self.matcher = TopicMatcher.from_config(config.topics)
+        self.crisis = CrisisLexicon.from_config(config.crisis)
+        self.scorer = scorer if scorer is not None else scorer_from_config(config)
         self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock(),
                                 sources=[s for s in config.sources if s.enabled])
         self.deduper = Deduper()
@@ -129,7 +132,7 @@ class Pipeline:
             mentions = self._normalise(source, result, now, report)
             mentions = self._dedup(source_name, mentions)
             with self.metrics.scoring.time():
-                mentions = [self._score(m) for m in mentions]
+                mentions = self._score(mentions)
             stored = self._store(source, result, mentions, now)
             report.stored = len(stored)
             matches = self.rules.add_data(stored, now)
@@ -207,12 +210,18 @@ class Pipeline:
                 self.deduper.load(repo.dedup_history(s, self.clock() - self.deduper.window, self.deduper.max_entries))
         return self.deduper.link([m for key, m in unique.items() if key not in known])
 
-    def _score(self, m: Mention) -> Mention:
-        score = self.scorer.score(m.text)
+    def _score(self, mentions: list[Mention]) -> list[Mention]:
+        """Sentiment (batch: a large poll is scored in the worker pool), topics and crisis words."""
+        scores = score_many(self.scorer, [m.text for m in mentions])
         sent = self.config.sentiment
-        label = label_for(score, negative_below=sent.negative_below, positive_above=sent.positive_above)
-        topics = self.matcher.match(f"{m.title or ''}\n{m.text}")
-        return replace(m, score=score, label=label, model_version=self.scorer.version, topics=topics)
+        out = []
+        for m, score in zip(mentions, scores):
+            label = label_for(score, negative_below=sent.negative_below, positive_above=sent.positive_above)
+            folded = clean(f"{m.title or ''}\n{m.text}").text.lower()
+            out.append(replace(m, score=score, label=label, model_version=self.scorer.version,
+                               topics=self.matcher.match_folded(folded, m.source),
+                               crisis_words=self.crisis.find_folded(folded)))
+        return out
 
     def _store(self, source: Source, result: FetchResult, mentions: list[Mention], now: datetime) -> list[Mention]:
         with self.db.session() as s:  # items and cursor in one transaction
@@ -221,6 +230,7 @@ class Pipeline:
         return stored
 
     def close(self) -> None:
+        getattr(self.scorer, "close", lambda: None)()  # the batch-scoring worker pool, if started
         for source in self.sources.values():
             source.close()
         for channel in self.notifier.channels:

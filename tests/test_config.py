@@ -67,7 +67,7 @@ def test_unknown_type_unknown_field_and_missing_field():
     bad = bad.replace("    keywords: [鲜丰奶茶, 鲜丰]\n", "")
     found = problems(bad)
     assert any(p.startswith("config.yaml: sources[0]: unknown type 'rsss'") for p in found), found
-    assert "config.yaml: topics[0].keywords: required field is missing" in found
+    assert "config.yaml: topics[0]: give either keywords (a list) or expression (a string)" in found
 
 
 def test_extra_field_reported_by_path():

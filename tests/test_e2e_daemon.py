@@ -1,5 +1,5 @@
 """End to end with real sockets: a feed server on 127.0.0.1 turns negative, the daemon
-(APScheduler, real SnowNLP, real storage) opens exactly one incident and delivers exactly
+(APScheduler, the real default sentiment model, real storage) opens exactly one incident and delivers exactly
 one webhook to a local receiver; a restart on the same database pages nothing again.
 
 The "broken" source (HTTP 503 on every poll) is a separate, legitimate incident: the
@@ -20,7 +20,7 @@ from monitor.config import parse_config
 from monitor.daemon import Daemon
 from monitor.demo_feed import DemoFeedServer
 from monitor.storage.models import IncidentRow, MentionRow, NotificationRow, SourceStateRow
-from nlp.sentiment import SnowNLPScorer
+from nlp.sentiment import scorer_from_config
 from tests.servers import LocalServer, Response
 
 CALM = ["鲜丰奶茶新品很好喝，推荐", "店员很热情，鲜丰奶茶点赞", "鲜丰奶茶的芋泥波波太好喝了，开心"]
@@ -69,7 +69,7 @@ scheduler:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
-    scorer = SnowNLPScorer()
+    scorer = scorer_from_config(parse_config(f"data_dir: {tmp_path_factory.mktemp('nlp')}"))  # the pipeline's default
     assert all(scorer.score(t) >= 0.4 for t in CALM)  # preconditions on the real model
     assert all(scorer.score(t) < 0.4 for t in COMPLAINTS)
     lines = [dict(id=f"calm-{i}", offset=-3 * 3600 + i * 500, text=CALM[i % len(CALM)]) for i in range(20)]
@@ -111,7 +111,8 @@ def test_feed_turning_negative_pages_exactly_once_and_restart_does_not_repage(db
         assert len(hooks) == 2
         [spike] = pages("鲜丰奶茶")
         body = json.loads(spike.body)
-        assert body["kind"] == "firing" and body["topic"] == "鲜丰奶茶" and body["severity"] == "IV"
+        # IV from the magnitude; III where the rules raise it for the burst's crisis words (投诉, 维权, 退款)
+        assert body["kind"] == "firing" and body["topic"] == "鲜丰奶茶" and body["severity"] in {"IV", "III"}
         assert body["numbers"]["current_negative"] >= 5
         assert spike.path == "/hook?access_token=TOKEN123"
         [health] = pages("broken")

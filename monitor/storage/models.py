@@ -86,6 +86,24 @@ class MentionRow(Base):
     story_id: Mapped[int | None] = mapped_column(Integer, index=True)
     dup_kind: Mapped[str | None] = mapped_column(String(10))  # exact | near
     repost_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # crisis-lexicon hits (nlp/crisis.py) — migration 0002
+    crisis_words: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class SentimentFeedbackRow(Base):
+    """A person's correction of a stored mention's sentiment (training data for the next model)."""
+
+    __tablename__ = "sentiment_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id", ondelete="SET NULL"), index=True)
+    label: Mapped[str] = mapped_column(String(20))  # negative | neutral | positive
+    text: Mapped[str] = mapped_column(Text)  # the text as labelled (kept if the mention is pruned)
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+    previous_label: Mapped[str | None] = mapped_column(String(20))
+    previous_score: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(100))  # the model that had scored it
 
 
 class IncidentRow(Base):
