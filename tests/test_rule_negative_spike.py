@@ -298,7 +298,9 @@ def test_a_restarted_rule_fed_the_stored_history_reaches_the_same_state():
 
 
 def test_history_needed_covers_the_seasonal_days_the_dispersion_day_and_the_reference():
-    assert rule().history_needed() >= timedelta(days=8, hours=6)
+    assert rule().history_needed() >= timedelta(days=4, hours=6)
+    assert rule().history_needed() < timedelta(days=4, hours=7)
+    assert rule(seasonal_days=7).history_needed() >= timedelta(days=8, hours=6)
     assert rule(seasonal_days=0, reference="1h").history_needed() >= timedelta(days=1, hours=1)
     assert rule(seasonal_days=0, reference="1h").history_needed() < timedelta(days=1, hours=2)
 
@@ -307,7 +309,7 @@ def test_history_needed_covers_the_seasonal_days_the_dispersion_day_and_the_refe
 def test_defaults_are_the_tuned_ones():
     c = config()
     assert (c.bucket, c.current_window, c.reference, c.seasonal_days, c.seasonal_weight) == (
-        B, B, timedelta(hours=6), 7, 0.5)
+        B, B, timedelta(hours=6), 3, 0.5)
     assert (c.z_threshold, c.confirm, c.z_immediate, c.spike_ratio, c.min_current, c.min_baseline) == (
         6.0, 2, 20.0, 3.0, 10, 0.05)
     r = rule()

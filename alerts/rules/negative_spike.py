@@ -47,7 +47,7 @@ class NegativeSpikeConfig(RuleConfig):
     bucket: PositiveDuration = Field(default="5m", validate_default=True)
     window: PositiveDuration | None = None  # default: one bucket
     reference: PositiveDuration = Field(default="6h", validate_default=True)
-    seasonal_days: int = Field(default=7, ge=0, le=28)
+    seasonal_days: int = Field(default=3, ge=0, le=28)
     seasonal_weight: float = Field(default=0.5, ge=0, le=1)
     z_threshold: float = Field(default=6.0, gt=0)
     confirm: int = Field(default=2, ge=1, le=12)
