@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 NB_ALPHA = 4.0
 MIN_COUNT = 2  # features seen in fewer (weighted) documents are dropped: noise, and a smaller file
-DEFAULT_RECIPE = f"f{FORMAT_VERSION}-nb-a{NB_ALPHA:g}-m{MIN_COUNT}-r3"
+DEFAULT_RECIPE = f"f{FORMAT_VERSION}-nb-a{NB_ALPHA:g}-m{MIN_COUNT}-r5"
 
 Features = dict[str, float]
 
@@ -36,17 +36,20 @@ Features = dict[str, float]
 class Counts:
     """Per-class weighted feature counts (what naive Bayes needs); mergeable across processes."""
 
-    def __init__(self) -> None:
+    def __init__(self, positions: bool = False) -> None:
         self.neg: dict[str, float] = {}
         self.pos: dict[str, float] = {}
         self.n = [0.0, 0.0]
+        self.positions = positions  # count the ^first / $last clause copies (NB alone does better without)
 
     def add(self, feats: Features, label: int, weight: float = 1.0) -> None:
         c = self.pos if label else self.neg
         self.n[1 if label else 0] += weight
         get = c.get
+        positions = self.positions
         for name, value in feats.items():
-            c[name] = get(name, 0.0) + value * weight
+            if positions or name[0] not in "^$":
+                c[name] = get(name, 0.0) + value * weight
 
     def merge(self, other: "Counts") -> "Counts":
         for mine, theirs in ((self.neg, other.neg), (self.pos, other.pos)):
@@ -57,8 +60,8 @@ class Counts:
         return self
 
     @classmethod
-    def of(cls, X: Sequence[Features], y: Sequence[int], w: Sequence[float]) -> "Counts":
-        counts = cls()
+    def of(cls, X: Sequence[Features], y: Sequence[int], w: Sequence[float], positions: bool = False) -> "Counts":
+        counts = cls(positions)
         for feats, label, weight in zip(X, y, w):
             counts.add(feats, label, weight)
         return counts
@@ -76,8 +79,8 @@ class Counts:
         return weights, math.log(n[1] / n[0])
 
 
-def _nb_weights(X, y, w, alpha: float, min_count: float):
-    return Counts.of(X, y, w).log_ratios(alpha, min_count)
+def _nb_weights(X, y, w, alpha: float, min_count: float, positions: bool = False):
+    return Counts.of(X, y, w, positions).log_ratios(alpha, min_count)
 
 
 def nb_from_counts(counts: Counts, *, alpha: float = NB_ALPHA, min_count: float = MIN_COUNT, name: str = "model",
@@ -93,18 +96,14 @@ def train_nb(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | None 
                           meta=meta)
 
 
-def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | None = None, *,
-               alpha: float = NB_ALPHA, min_count: float = MIN_COUNT, epochs: int = 3, lr: float = 0.1,
-               l2: float = 1e-4, seed: int = 0, name: str = "model", meta: dict | None = None) -> SentimentModel:
-    """Logistic regression on features scaled by their NB log-count ratio; weights folded back."""
-    w = w or [1.0] * len(y)
-    ratio, _ = _nb_weights(X, y, w, alpha, min_count)
-    docs = [[(f, v * ratio[f]) for f, v in feats.items() if f in ratio] for feats in X]
+def _adagrad_lr(docs, y, w, *, epochs: int, lr: float, l2: float, seed: int) -> tuple[dict[str, float], float]:
+    """L2-regularised logistic regression, AdaGrad SGD over sparse ``[(feature, value)]`` documents."""
     theta: dict[str, float] = defaultdict(float)
     g2: dict[str, float] = defaultdict(lambda: 1e-8)
     bias, gb = 0.0, 1e-8
     order = list(range(len(docs)))
     rnd = random.Random(seed)
+    exp, sqrt = math.exp, math.sqrt
     for _ in range(epochs):
         rnd.shuffle(order)
         for i in order:
@@ -112,35 +111,69 @@ def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | Non
             s = bias
             for f, x in doc:
                 s += theta[f] * x
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, s))))
+            p = 1.0 / (1.0 + exp(-max(-30.0, min(30.0, s))))
             g = (p - y[i]) * w[i]
             for f, x in doc:
                 gf = g * x + l2 * theta[f]
                 g2[f] += gf * gf
-                theta[f] -= lr * gf / math.sqrt(g2[f])
+                theta[f] -= lr * gf / sqrt(g2[f])
             gb += g * g
-            bias -= lr * g / math.sqrt(gb)
-    weights = {f: t * ratio[f] for f, t in theta.items() if abs(t * ratio[f]) >= 1e-5}
-    params = dict(alpha=alpha, min_count=min_count, epochs=epochs, lr=lr, l2=l2, seed=seed)
+            bias -= lr * g / sqrt(gb)
+    return theta, bias
+
+
+def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | None = None, *,
+               alpha: float = NB_ALPHA, min_count: float = MIN_COUNT, epochs: int = 5, lr: float = 0.05,
+               l2: float = 1e-4, bags: int = 3, seed: int = 0, name: str = "model",
+               meta: dict | None = None) -> SentimentModel:
+    """Logistic regression on features scaled by their NB log-count ratio, weights folded back.
+
+    ``bags`` runs with different shuffles are averaged — for a linear model that is the average
+    of their decisions, so it costs nothing when scoring and steadies the result.
+    """
+    w = w or [1.0] * len(y)
+    ratio, _ = _nb_weights(X, y, w, alpha, min_count, positions=True)
+    docs = [[(f, v * ratio[f]) for f, v in feats.items() if f in ratio] for feats in X]
+    weights: dict[str, float] = defaultdict(float)
+    bias = 0.0
+    for k in range(bags):
+        theta, b = _adagrad_lr(docs, y, w, epochs=epochs, lr=lr, l2=l2, seed=seed + k)
+        for f, t in theta.items():
+            weights[f] += t * ratio[f] / bags
+        bias += b / bags
+    weights = {f: v for f, v in weights.items() if abs(v) >= 1e-5}
+    params = dict(alpha=alpha, min_count=min_count, epochs=epochs, lr=lr, l2=l2, bags=bags, seed=seed)
     return SentimentModel(weights, bias, "nblr", name, dict(meta or {}, **params))
 
 
 ALGORITHMS = {"nb": train_nb, "nblr": train_nblr}
 
 
+def seed_features() -> tuple[list[Features], list[int], list[float]]:
+    """The seed lexicon's one-word documents as plain word features (no ^/$ position copies)."""
+    from nlp.sentiment import doc_features
+
+    seeds = seed_examples()
+    X = [{k: v for k, v in doc_features(e.text).items() if k[0] not in "^$"} for e in seeds]
+    return X, [e.label for e in seeds], [e.weight for e in seeds]
+
+
 def train(examples: Sequence[Example], *, algorithm: str = "nblr", name: str = "model", workers: int | None = None,
           seed_lexicon: bool = True, meta: dict | None = None) -> SentimentModel:
-    """Featurise (in a process pool when large) and train; the seed lexicon is always included."""
+    """Featurise (in a process pool when large) and train; the seed lexicon is included unless told not to."""
     from nlp.pool import count_features, featurize
 
     if algorithm not in ALGORITHMS:
         raise ModelError(f"unknown algorithm {algorithm!r}, expected one of {', '.join(ALGORITHMS)}")
-    examples = list(examples) + (seed_examples() if seed_lexicon else [])
-    meta = dict(meta or {}, n_examples=len(examples), positives=sum(e.label for e in examples))
+    examples = list(examples)
+    Xs, ys, ws = seed_features() if seed_lexicon else ([], [], [])
+    meta = dict(meta or {}, n_examples=len(examples), positives=sum(e.label for e in examples),
+                seed_lexicon=seed_lexicon)
     if algorithm == "nb":  # counts are summed in the workers: nothing large crosses processes
-        return nb_from_counts(count_features(examples, workers), name=name, meta=meta)
-    X = featurize([e.text for e in examples], workers)
-    return train_nblr(X, [e.label for e in examples], [e.weight for e in examples], name=name, meta=meta)
+        counts = count_features(examples, workers).merge(Counts.of(Xs, ys, ws))
+        return nb_from_counts(counts, name=name, meta=meta)
+    X = featurize([e.text for e in examples], workers) + Xs
+    return train_nblr(X, [e.label for e in examples] + ys, [e.weight for e in examples] + ws, name=name, meta=meta)
 
 
 # -- the default model ------------------------------------------------------------------
@@ -229,15 +262,14 @@ def cross_validate(examples: Sequence[Example], *, folds: int = 5, algorithm: st
     from nlp.pool import featurize
 
     X = featurize([e.text for e in examples], workers)
-    seeds = seed_examples()
-    Xs = featurize([e.text for e in seeds], 1)
+    Xs, ys, _ = seed_features()
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     accs, f1s = [], []
     for k in range(folds):
         held = set(order[k::folds])
         tr = [i for i in order if i not in held] 
-        model = ALGORITHMS[algorithm]([X[i] for i in tr] + Xs, [examples[i].label for i in tr] + [e.label for e in seeds])
+        model = ALGORITHMS[algorithm]([X[i] for i in tr] + Xs, [examples[i].label for i in tr] + ys)
         te = sorted(held)
         m = metrics([examples[i].label for i in te], [model.probability(X[i]) for i in te])
         accs.append(m["accuracy"])

@@ -69,5 +69,7 @@ def test_features_mark_negation_degree_and_bigrams():
     assert "!好吃" in f and "不_好吃" in f
     assert "好吃" in features(tokenize("不会不好吃"))  # two negators cancel out
     assert "好吃" in features(tokenize("不，好吃"))  # negation ends with the clause
-    f = features(tokenize("非常好吃[赞][赞][赞][赞]"))
-    assert f["好吃"] == 2.0 and f["[赞]"] == 3.0  # emoticons count, at most three times
+    f = features(tokenize("非常好吃[赞][赞]"))
+    assert f["好吃"] == 2.0 and f["[赞]"] == 1.0  # 非常 doubles; an emoticon is a word of its own
+    f = features(tokenize("排队很久，不过很好喝"))
+    assert {"^排队", "$不过", "$好喝"} <= set(f) and "^好喝" not in f  # first and last clause
