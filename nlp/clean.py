@@ -49,7 +49,8 @@ _PINYIN_RUN = re.compile(rf"(?:{_HAN}\({_SYLLABLE}\)){{2,}}")
 _PINYIN_ONE = re.compile(rf"({_HAN})\((?=[^)]*(?:[{_TONED}]|\d\)))({_SYLLABLE})\)")
 _PINYIN_PAREN = re.compile(rf"\({_SYLLABLE}\)")
 
-_URL = re.compile(r"(?:https?|ftp)://[^\s\u3000-\u303f\uff00-\uffef<>\"'\u4e00-\u9fff]*|www\.[a-z0-9-]+\.[^\s\u4e00-\u9fff]*",
+_URL = re.compile(r"(?:https?|ftp)://[^\s\u3000-\u303f\uff00-\uffef<>\"'\u4e00-\u9fff]*"
+                  r"|www\.[a-z0-9-]+\.[^\s\u4e00-\u9fff]*",
                   re.IGNORECASE)
 _MARKER = re.compile(r"\{%(.*?)%\}", re.DOTALL)
 _REPOST = re.compile(r"//\s*@([^:：\s]{1,30})\s*[:：]")

@@ -123,7 +123,7 @@ class _Parser:
 
     def conj(self) -> Node:
         children = [self.unary()]
-        while (tok := self.peek()) and (tok[:2] == ("op", "and") or tok[0] in ("term", "(") or tok[:2] == ("op", "not")):
+        while (tok := self.peek()) and (tok[0] in ("term", "(") or tok[:2] in (("op", "and"), ("op", "not"))):
             if tok[:2] == ("op", "and"):
                 self.take()
             children.append(self.unary())

@@ -128,7 +128,8 @@ class SentimentModel:
         version = doc.get("format_version")
         if version != FORMAT_VERSION:
             raise ModelError(f"{path}: model format version {version!r}, but this program reads version "
-                             f"{FORMAT_VERSION}; retrain it with `monitor nlp train` (or delete a cached default model)")
+                             f"{FORMAT_VERSION}; retrain it with `monitor nlp train` "
+                             "(or delete a cached default model)")
         try:
             return cls(weights={str(k): float(v) for k, v in doc["weights"].items()}, bias=float(doc["bias"]),
                        algorithm=str(doc["algorithm"]), name=str(doc.get("name", "model")),

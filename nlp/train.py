@@ -268,7 +268,7 @@ def cross_validate(examples: Sequence[Example], *, folds: int = 5, algorithm: st
     accs, f1s = [], []
     for k in range(folds):
         held = set(order[k::folds])
-        tr = [i for i in order if i not in held] 
+        tr = [i for i in order if i not in held]
         model = ALGORITHMS[algorithm]([X[i] for i in tr] + Xs, [examples[i].label for i in tr] + ys)
         te = sorted(held)
         m = metrics([examples[i].label for i in te], [model.probability(X[i]) for i in te])

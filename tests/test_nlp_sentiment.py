@@ -147,3 +147,12 @@ def test_cli_train_eval_score(tmp_path):
     assert result.exit_code == 1 and "model format version 99" in result.output
     result = runner.invoke(app, ["nlp", "train", "--out", str(tmp_path / "x.json.gz")], env=env)
     assert result.exit_code == 1 and "give labelled FILEs" in result.output
+
+
+def test_config_chooses_the_model(fixture_model, tmp_path):
+    data = tmp_path / "data"
+    fixture_model.save(data / "models" / "mine.json.gz")
+    chosen = scorer_from_config(parse_config(f"data_dir: {data}\nsentiment: {{model: models/mine.json.gz}}"))
+    assert chosen.version == fixture_model.version  # relative paths are in the data dir
+    with pytest.raises(ModelError, match="not found"):
+        scorer_from_config(parse_config(f"data_dir: {data}\nsentiment: {{model: {tmp_path / 'nope.json.gz'}}}"))

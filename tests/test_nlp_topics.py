@@ -35,7 +35,8 @@ def test_expression_logic():
     assert parse("a and not b").evaluate(found("a"))  # operators are case-insensitive
     assert parse('"AND"').evaluate(found("AND"))  # a quoted operator is a phrase
     for bad, message in [("(a OR b", "missing ')'"), ("a OR", "expression ends"), ('"open', "unclosed quote"),
-                         ("a )", "unexpected ')'"), ("", "empty expression"), ("AND a", "unexpected 'AND' at position 1")]:
+                         ("a )", "unexpected ')'"), ("", "empty expression"),
+                         ("AND a", "unexpected 'AND' at position 1")]:
         with pytest.raises(ExpressionError, match=re.escape(message)):
             parse(bad)
 
