@@ -54,7 +54,8 @@ _URL = re.compile(r"(?:https?|ftp)://[^\s\u3000-\u303f\uff00-\uffef<>\"'\u4e00-\
                   re.IGNORECASE)
 _MARKER = re.compile(r"\{%(.*?)%\}", re.DOTALL)
 _REPOST = re.compile(r"//\s*@([^:：\s]{1,30})\s*[:：]")
-_MENTION = re.compile(r"@[\w\u4e00-\u9fff\-·]{1,30}(?:[:：]|\s|$)?")
+# @nickname up to a space or punctuation (Weibo's convention), at most 20 characters
+_MENTION = re.compile(r"@[^\s@:：,，。!！?？、;；\[\]()（）]{1,20}[:：]?")
 _REPEATED_PUNCT = re.compile(r"([!?,.;~。！？，、；～…·\-=*])\1+")
 _SPACES = re.compile(r"[ \t]+")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")

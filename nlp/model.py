@@ -104,6 +104,7 @@ class SentimentModel:
         try:
             with os.fdopen(fd, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
                 gz.write(data)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is not a secret
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
