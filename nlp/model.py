@@ -6,7 +6,8 @@ one weight per feature plus a bias — so scoring is a few dictionary look-ups:
 * ``nb`` — multinomial naive Bayes over binary features (SnowNLP's family):
   the weight is the log ratio of the feature's smoothed class likelihoods;
 * ``nblr`` — logistic regression on NB-scaled features (NBSVM-style, Wang &
-  Manning 2012), the folded weight is ``lr_weight × nb_ratio``.
+  Manning 2012), the folded weight is ``lr_weight × nb_ratio``; trained on the word view
+  and the character view (``chars``) and averaged into one set of weights.
 
 The score is ``sigmoid(bias + Σ weight × value)`` in [0, 1] (0 = very negative).
 A negated word never seen negated in training counts as its plain form with the
@@ -48,13 +49,14 @@ class SentimentModel:
     name: str = "model"
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    chars: bool = False  # the character view (nlp.tokens.char_features) is part of the model
 
     def __post_init__(self) -> None:
         if not self.version:
             self.version = f"{self.name}-{self.algorithm}-{self.digest()}"[:100]
 
     def digest(self) -> str:
-        h = hashlib.sha256(f"{FORMAT_VERSION}:{self.algorithm}:{self.bias:.6f}".encode())
+        h = hashlib.sha256(f"{FORMAT_VERSION}:{self.algorithm}:{self.chars}:{self.bias:.6f}".encode())
         for key in sorted(self.weights):
             h.update(f"{key}\t{self.weights[key]:.6f}\n".encode())
         return h.hexdigest()[:10]
@@ -91,7 +93,7 @@ class SentimentModel:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "version": self.version, "name": self.name,
-            "algorithm": self.algorithm, "bias": round(self.bias, 6), "meta": self.meta,
+            "algorithm": self.algorithm, "bias": round(self.bias, 6), "meta": self.meta, "chars": self.chars,
             "weights": {k: round(v, 5) for k, v in self.weights.items() if round(v, 5)},
         }
 
@@ -134,6 +136,6 @@ class SentimentModel:
         try:
             return cls(weights={str(k): float(v) for k, v in doc["weights"].items()}, bias=float(doc["bias"]),
                        algorithm=str(doc["algorithm"]), name=str(doc.get("name", "model")),
-                       meta=dict(doc.get("meta") or {}), version=str(doc["version"]))
+                       meta=dict(doc.get("meta") or {}), version=str(doc["version"]), chars=bool(doc.get("chars")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path}: damaged model file ({exc.__class__.__name__}: {exc})") from exc

@@ -48,6 +48,12 @@ def _features_chunk(texts: Sequence[str]) -> list[dict[str, float]]:
     return [doc_features(t) for t in texts]
 
 
+def _features_chars_chunk(texts: Sequence[str]) -> list[dict[str, float]]:
+    from nlp.sentiment import doc_features
+
+    return [doc_features(t, True) for t in texts]
+
+
 def _counts_chunk(examples: Sequence) -> "object":
     from nlp.sentiment import doc_features
     from nlp.train import Counts
@@ -87,8 +93,8 @@ class WorkerPool:
     def score(self, texts: Sequence[str]) -> list[float]:
         return self.map_chunks(_score_chunk, list(texts))
 
-    def features(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        return self.map_chunks(_features_chunk, list(texts))
+    def features(self, texts: Sequence[str], chars: bool = False) -> list[dict[str, float]]:
+        return self.map_chunks(_features_chars_chunk if chars else _features_chunk, list(texts))
 
     def close(self) -> None:
         with self._lock:
@@ -103,20 +109,21 @@ class WorkerPool:
         self.close()
 
 
-def featurize(texts: Sequence[str], workers: int | None = None, *, parallel_min: int = 4000) -> list[dict[str, float]]:
+def featurize(texts: Sequence[str], workers: int | None = None, *, chars: bool = False,
+              parallel_min: int = 4000) -> list[dict[str, float]]:
     """Features of many texts: in a pool when there are enough texts to pay for starting it."""
     from nlp.sentiment import doc_features
 
     workers = default_workers() if workers is None else workers
     if workers <= 1 or len(texts) < parallel_min:
-        return [doc_features(t) for t in texts]
+        return [doc_features(t, chars) for t in texts]
     try:
         with WorkerPool(workers) as pool:
-            return pool.features(texts)
+            return pool.features(texts, chars)
     except Exception as exc:  # noqa: BLE001 - e.g. spawned from a script without a __main__ guard
         log.warning("nlp: process pool unavailable (%s: %s); featurising in this process",
                     exc.__class__.__name__, exc)
-        return [doc_features(t) for t in texts]
+        return [doc_features(t, chars) for t in texts]
 
 
 def count_features(examples: Sequence, workers: int | None = None, *, parallel_min: int = 4000):

@@ -18,7 +18,7 @@ from typing import Protocol, Sequence
 
 from nlp.clean import clean
 from nlp.model import SentimentModel
-from nlp.tokens import features, tokenize
+from nlp.tokens import char_features, features, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,19 @@ class Scorer(Protocol):
     def score(self, text: str) -> float: ...
 
 
-def doc_features(text: str | bytes | None) -> dict[str, float]:
-    """Features of the words sentiment is scored on (the author's own words)."""
-    return features(tokenize(clean(text).scored))
+def doc_features(text: str | bytes | None, chars: bool = False) -> dict[str, float]:
+    """Features of the words sentiment is scored on (the author's own words); ``chars`` adds the character view."""
+    scored = clean(text).scored
+    f = features(tokenize(scored))
+    if chars:
+        f.update(char_features(scored))
+    return f
 
 
 def score_text(model: SentimentModel, text: str | bytes | None) -> float:
     """The model's score of one text; 0.5 for a text with nothing to go on. Never raises."""
     try:
-        return model.probability(doc_features(text))
+        return model.probability(doc_features(text, model.chars))
     except Exception as exc:  # noqa: BLE001 - one odd text must not stop a batch
         log.warning("nlp: scoring failed on a text, scoring neutral: %s: %s", exc.__class__.__name__, exc)
         return 0.5

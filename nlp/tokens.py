@@ -14,6 +14,9 @@ Weibo emoticons such as ``[怒]`` as single tokens. ``features(tokens)`` turns t
 * position: the words of the first clause again as ``^word`` and of the last
   clause as ``$word`` — posts tend to open with the topic and close with the verdict;
 * ``!`` and ``?`` as features of their own (they carry emphasis).
+
+``char_features(text)`` is a second view for ``nblr`` models: character unigrams
+and bigrams within clauses, which needs no segmentation at all.
 """
 
 from __future__ import annotations
@@ -107,6 +110,33 @@ def features(tokens: list[str]) -> dict[str, float]:
     for w in clause or last:
         f["$" + w] = 1.0
     return f
+
+
+_CLAUSE_SPLIT = re.compile(r"[\s,.;:!?~，。；：！？、…()（）【】《》<>\"'“”‘’|/\\#—]+")
+
+
+def char_features(text: str) -> dict[str, float]:
+    """The second view, which needs no segmentation: character unigrams ``|x`` and bigrams ``~xy``
+    within clauses, and emoticons as ``|[怒]``. Its names never clash with word features
+    (``|`` and ``~`` are clause boundaries, never the start of a word)."""
+    text = text[:MAX_TOKENIZED_CHARS].lower()
+    f: dict[str, float] = {}
+    if "[" in text:
+        for emoticon in _EMOTICON.findall(text):
+            f["|" + emoticon] = 1.0
+        text = _EMOTICON.sub(" ", text)
+    for part in _CLAUSE_SPLIT.split(text):
+        prev = ""
+        for ch in part:
+            f["|" + ch] = 1.0
+            if prev:
+                f["~" + prev + ch] = 1.0
+            prev = ch
+    return f
+
+
+def is_char_feature(name: str) -> bool:
+    return name[0] in "|~"
 
 
 def text_features(text: str) -> dict[str, float]:

@@ -6,7 +6,7 @@ import jieba
 
 from nlp.clean import clean, fold, strip_pinyin, to_text
 from nlp.segment import cut
-from nlp.tokens import features, tokenize
+from nlp.tokens import char_features, features, is_char_feature, tokenize
 
 
 def test_repost_chain_scores_the_authors_own_words_and_keeps_the_chain():
@@ -73,3 +73,11 @@ def test_features_mark_negation_degree_and_bigrams():
     assert f["好吃"] == 2.0 and f["[赞]"] == 1.0  # 非常 doubles; an emoticon is a word of its own
     f = features(tokenize("排队很久，不过很好喝"))
     assert {"^排队", "$不过", "$好喝"} <= set(f) and "^好喝" not in f  # first and last clause
+
+
+def test_the_character_view_needs_no_segmentation_and_never_clashes_with_words():
+    f = char_features("难喝！差评[怒]")
+    assert {"|难", "|喝", "~难喝", "|差", "~差评", "|[怒]"} <= set(f)
+    assert "~喝差" not in f  # bigrams stay within a clause
+    words = features(tokenize("难喝！差评[怒] ~ | 不好"))
+    assert words and not any(is_char_feature(k) for k in words)

@@ -86,6 +86,7 @@ def test_default_model_is_cached_in_the_data_dir(scorer, tmp_path):
 def test_training_on_the_projects_fixtures(fixture_model):
     m = fixture_model
     assert m.algorithm == "nblr" and m.meta["n_examples"] == 60 and m.meta["seed_lexicon"]
+    assert m.chars and any(k.startswith("~") for k in m.weights)  # words and characters, two views in one
     report = evaluate(m, read_examples(FIXTURES / "reviews.csv"))
     assert set(report) >= {"accuracy", "macro_f1", "n", "docs_per_s", "model"}
     assert report["n"] == 30 and report["model"] == m.version
@@ -103,7 +104,7 @@ def test_both_file_formats_are_read():
 def test_model_round_trip_and_format_errors(fixture_model, tmp_path):
     path = fixture_model.save(tmp_path / "m.json.gz")
     loaded = SentimentModel.load(path)
-    assert loaded.version == fixture_model.version
+    assert loaded.version == fixture_model.version and loaded.chars == fixture_model.chars
     assert loaded.probability({"好吃": 1.0}) == pytest.approx(fixture_model.probability({"好吃": 1.0}), abs=1e-4)
 
     doc = json.loads(gzip.decompress(path.read_bytes()))
