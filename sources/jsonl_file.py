@@ -15,11 +15,11 @@ import json
 import logging
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from monitor.errors import FetchError
 from sources.base import FetchResult, RawItem, Source, SourceConfig, SourceState
+from sources.mapping import parse_time, scalar
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class JsonlFileSource(Source):
         if not isinstance(record, dict):
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
         c = self.config
-        external_id = _scalar(_get(record, c.id_field))
+        external_id = scalar(_get(record, c.id_field))
         if not external_id:
             raise ValueError(f"missing id field {c.id_field!r}")
         text = _get(record, c.text_field)
@@ -154,39 +154,13 @@ class JsonlFileSource(Source):
         return RawItem(
             external_id=external_id,
             text=text,
-            title=_scalar(_get(record, c.title_field)),
-            url=_scalar(_get(record, c.url_field)),
-            author=_scalar(_get(record, c.author_field)),
+            title=scalar(_get(record, c.title_field)),
+            url=scalar(_get(record, c.url_field)),
+            author=scalar(_get(record, c.author_field)),
             published_at=published_at,
-            parent_id=_scalar(_get(record, c.parent_field)),
+            parent_id=scalar(_get(record, c.parent_field)),
             platform=c.platform,
         )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO-8601 string (naive stays naive) or epoch seconds; None for missing/empty.
-
-    Numbers of 1e11 and above are taken as epoch milliseconds (as seconds they
-    would be after the year 5000).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError("boolean is not a time")
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return datetime.fromisoformat(text)
-        value = number
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) >= 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError) as exc:
-            raise ValueError(str(exc)) from None
-    raise ValueError(f"unsupported time value {value!r}")
 
 
 def _get(record: dict[str, Any], field: str) -> Any:
@@ -198,13 +172,6 @@ def _get(record: dict[str, Any], field: str) -> Any:
             return None
         cur = cur[part]
     return cur
-
-
-def _scalar(value: Any) -> str | None:
-    if value is None or isinstance(value, (bool, dict, list)):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _head_hash(f: Any, consumed: int) -> str:
