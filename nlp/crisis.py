@@ -29,6 +29,19 @@ BUILTIN_CRISIS_WORDS: tuple[str, ...] = (
 )
 
 
+# Everyday complaint vocabulary: stored with the mention like every crisis word, but on its
+# own it does not raise an alert's severity (a wave of 投诉/退款 is what negative_spike already
+# measures). Safety, legal, regulatory, data and fraud words — and words added in the config — do.
+COMPLAINT_WORDS: frozenset[str] = frozenset({
+    "投诉", "举报", "退款", "索赔", "赔偿", "骗子", "霸王条款", "强制消费", "退货难", "黑猫投诉", "质量问题",
+})
+
+
+def raises_severity(word: str) -> bool:
+    """Whether a crisis word on its own is reason to raise an alert one level."""
+    return word not in COMPLAINT_WORDS
+
+
 class CrisisLexicon:
     """``CrisisLexicon(words).find(text)`` → the crisis words in ``text`` (folded form, first occurrence first)."""
 

@@ -67,11 +67,11 @@ def test_escalation_recovery_and_crisis_raise():
     [m] = r.add_data(burst, T0)
     assert m.severity == Severity.III and m.reason.endswith("含危机词「爆炸」")
     assert r.add_data(negatives(4, T0 + MIN), T0 + MIN) == []  # 9: III is no growth
-    assert [m.severity for m in r.add_data(negatives(16, T0 + MIN), T0 + MIN)] == [Severity.I]  # 25 -> II +1
+    assert [m.severity for m in r.add_data(negatives(16, T0 + MIN), T0 + MIN)] == [Severity.II]  # 25 -> II; a crisis word never lifts to I
     assert r.tick(T0 + 5 * MIN) == []  # T0 entries left; 20 remain
     assert r.tick(T0 + 6 * MIN) == []  # all gone, false from here
     [rec] = r.tick(T0 + 16 * MIN)
-    assert (rec.kind, rec.severity) == ("recovered", Severity.I)
+    assert (rec.kind, rec.severity) == ("recovered", Severity.II)
     assert rec.reason == "「品牌A」提及已回落：近5m 0 条，持续 10m 低于阈值 5 条"
 
 
@@ -80,3 +80,11 @@ def test_count_is_required_and_positive():
         FrequencyConfig(name="x", type="frequency")
     with pytest.raises(ValidationError):
         FrequencyConfig(name="x", type="frequency", count=0)
+
+
+def test_complaint_vocabulary_is_shown_but_does_not_raise_severity():
+    r = rule(window="5m")
+    burst = negatives(4, T0) + [with_crisis_words(make_mention(published_at=T0), "投诉", "退款")]
+    [m] = r.add_data(burst, T0)
+    assert m.severity == Severity.IV  # 5 = the count: IV, and 投诉/退款 alone do not lift it
+    assert m.reason.endswith("含危机词「投诉、退款」")

@@ -112,3 +112,11 @@ def test_config_rejects_an_unknown_severity():
     with pytest.raises(ConfigError) as info:
         parse_config("rules:\n  - {name: k, type: keyword, terms: {爆炸: V}}\n", env={})
     assert "rules[0].terms" in info.value.problems[0]
+
+
+def test_complaint_vocabulary_alone_does_not_page_unless_listed_as_a_term():
+    plain = KeywordRule(KeywordConfig(name="危机词", type="keyword"), TOPIC, T0)
+    assert plain.add_data([with_crisis_words(make_mention(published_at=T0), "投诉")], T0) == []
+    listed = KeywordRule(KeywordConfig(name="危机词", type="keyword", terms={"投诉": "IV"}), TOPIC, T0)
+    [m] = listed.add_data([with_crisis_words(make_mention(published_at=T0, text="我要投诉"), "投诉")], T0)
+    assert m.severity == Severity.IV

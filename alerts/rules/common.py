@@ -11,6 +11,7 @@ from typing import Generic, Iterable, Sequence, TypeVar
 
 from alerts.severity import Severity
 from monitor.domain import Mention
+from nlp.crisis import raises_severity
 
 EVIDENCE_SIZE = 5
 T = TypeVar("T")
@@ -49,9 +50,16 @@ def crisis_hits(mentions: Iterable[Mention]) -> list[str]:
 
 
 def with_crisis(severity: Severity, mentions: Iterable[Mention], enabled: bool = True) -> tuple[Severity, list[str]]:
-    """Raise ``severity`` one level (cap I) when any mention carries a crisis word."""
+    """Raise ``severity`` one level when a mention carries a crisis word that raises severity
+    (not mere complaint vocabulary such as 投诉/退款, see :mod:`nlp.crisis`).
+
+    A crisis word lifts IV→III→II but never to I (特别重大): that takes magnitude.
+    Returns the severity and every crisis word seen (shown in the page either way).
+    """
     words = crisis_hits(mentions) if enabled else []
-    return (raise_severity(severity) if words else severity), words
+    if any(raises_severity(w) for w in words) and severity < Severity.II:
+        severity = raise_severity(severity)
+    return severity, words
 
 
 def most_negative(mentions: Iterable[Mention], size: int = EVIDENCE_SIZE) -> tuple[Mention, ...]:

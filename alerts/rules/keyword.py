@@ -22,6 +22,7 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_words
+from nlp.crisis import raises_severity
 from alerts.severity import Severity
 from monitor.configtypes import PositiveDuration, format_duration
 from monitor.domain import Mention
@@ -70,9 +71,10 @@ class KeywordRule(Rule):
             return {}
         text = f"{mention.title or ''}\n{mention.text}".lower()
         found = {term: level for term, level in self._levels.items() if term in text}
-        if cfg.crisis_words:
+        if cfg.crisis_words:  # complaint vocabulary (投诉, 退款 …) pages only when listed in ``terms``
             for word in crisis_words(mention):
-                found.setdefault(word.lower(), self._levels.get(word.lower(), cfg.crisis_severity))
+                if raises_severity(word):
+                    found.setdefault(word.lower(), self._levels.get(word.lower(), cfg.crisis_severity))
         return found
 
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
