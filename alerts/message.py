@@ -35,8 +35,11 @@ NUMBER_LABELS = {
     "min_followers": "粉丝阈值",
     "keyword": "命中词",
     "score": "舆情指数",
+    "z": "异常度 z",
+    "hot_buckets": "连续异常周期",
+    "failures": "连续失败次数",
 }
-HIDDEN_NUMBERS = {"window", "reference"}  # already said in the reason
+HIDDEN_NUMBERS = {"window", "reference", "crisis_words"}  # already said in the reason
 
 
 def headline(alert: Alert) -> str:
