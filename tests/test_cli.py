@@ -113,3 +113,31 @@ def test_sources_shows_health(db, config_file):
         repo.record_poll_success(s, "weibo", "rss", SourceState(etag='"abc"'), T0, 3)
     [row] = json.loads(cli("sources", "--config", str(config_file), "--json").output)
     assert (row["health"], row["items_stored"], row["last_error"]) == ("ok", 3, None)
+
+
+def test_plan_steps_assign_and_since_through_cli(db, tmp_path):
+    from alerts.plans import PlanConfig
+
+    plan = PlanConfig(name="一般预案", severities=("III",), steps=[{"title": "核实来源", "owner": "舆情专员"},
+                                                                {"title": "回复用户", "owner": "客服"}])
+    match = Match("firing", "负面激增", "negative_spike", "鲜丰奶茶", T0, Severity.III, "「鲜丰奶茶」负面声量激增", {})
+    [alert] = IncidentManager(db, plans=(plan,)).handle([match], T0)
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(f"storage:\n  url: {json.dumps(db.url)}\n", encoding="utf-8")
+    c = ("--config", str(cfg))
+    iid = str(alert.incident_id)
+
+    assert cli("incidents", "step", iid, "2", "done", *c, "--as", "小王").output.strip() == f"#{iid} step 2 (回复用户): done"
+    assert cli("incidents", "assign", iid, "李经理", *c, "--as", "小王").exit_code == 0
+    missing = cli("incidents", "step", iid, "7", *c)
+    assert missing.exit_code == 1 and "has no step 7 (steps 1–2)" in missing.output
+
+    shown = json.loads(cli("incidents", "show", iid, *c, "--json").output)
+    assert [(s["position"], s["status"], s["done_by"]) for s in shown["steps"]] == [(1, "pending", None), (2, "done", "小王")]
+    assert [e["kind"] for e in shown["timeline"]][-2:] == ["step", "assigned"]
+
+    # T0 is long ago: --since 24h excludes it, a wide window includes it
+    assert json.loads(cli("incidents", "list", *c, "--since", "24h", "--json").output) == []
+    assert [i["id"] for i in json.loads(cli("incidents", "list", *c, "--since", "5000d", "--json").output)] == [int(iid)]
+    bad = cli("incidents", "list", *c, "--since", "yesterday")
+    assert bad.exit_code == 1 and 'expected a duration like "24h"' in bad.output
