@@ -30,7 +30,7 @@ from alerts import delivery as queue
 from alerts.alert import Alert
 from alerts.channels.base import Channel
 from alerts.delivery import Job, Outcome
-from alerts.incidents import add_event
+from alerts.incident_desk import add_event
 from monitor.configtypes import format_duration
 from monitor.errors import ChannelError
 from monitor.storage import Database

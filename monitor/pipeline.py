@@ -22,8 +22,8 @@ from alerts.engine import RuleEngine
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
 from monitor.domain import Mention
-from monitor.metrics import Metrics
 from monitor.errors import SourceError
+from monitor.metrics import Metrics
 from monitor.storage import Database
 from monitor.storage import repo
 from nlp.clean import clean

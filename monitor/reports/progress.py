@@ -6,8 +6,8 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from monitor.progress import progress_display
 from monitor.reports.scan import Track, no_progress
 
 T = TypeVar("T")
@@ -20,15 +20,15 @@ def progress_bar(console: Console, *, quiet: bool = False) -> Iterator[Track]:
     Disabled (a plain pass-through) with ``quiet`` or when ``console`` is not
     a terminal, so pipes, logs and CI stay clean.
     """
-    if quiet or not console.is_terminal:
-        yield no_progress
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with progress_display(console, unit="days", quiet=quiet) as bar:
+        if bar is None:
+            yield no_progress
+            return
+
         def track(items: Sequence[T], description: str) -> Iterable[T]:
             task = bar.add_task(description, total=len(items))
             for item in items:
                 yield item
                 bar.advance(task)
+
         yield track
