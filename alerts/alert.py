@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from alerts.severity import Severity
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.domain import Mention
 
 # firing: a new incident; escalated: its severity grew; reminder: still unacknowledged (next
 # escalation step); reopened: it flared up again soon after being resolved; resolved: 已恢复.
@@ -30,7 +30,11 @@ class Alert:
     tz: str = "Asia/Shanghai"  # for times shown to people
     channels: tuple[str, ...] | None = None  # deliver only to these channels (escalation steps); None = all
     plan_steps: tuple[str, ...] = ()  # the response plan's first steps, ready to show
+    # Tells apart pages of one incident that share kind and severity (a reminder's escalation
+    # step and round, a reopening's count), so the notification log can dedup by ``dedup_key``.
+    occurrence: str = ""
 
     @property
     def dedup_key(self) -> str:
-        return f"incident-{self.incident_id}-{self.kind}-{self.severity.value}"
+        key = f"incident-{self.incident_id}-{self.kind}-{self.severity.value}"
+        return f"{key}-{self.occurrence}" if self.occurrence else key

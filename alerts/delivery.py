@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from alerts.alert import Alert
 from alerts.channels.base import RateLimit
-from alerts.severity import Severity
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.domain import Mention
 from monitor.storage.models import DeliveryRow, NotificationRow, PageRow
 
 BATCH = 200  # deliveries claimed per run_due call

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.registry import RULES
-from monitor.domain import Mention
+from monitor.core.domain import Mention
 
 
 class RuleEngine:

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from alerts.severity import Severity
-from monitor.configtypes import Duration, Frozen, Name, PositiveDuration
+from monitor.core.severity import Severity
+from monitor.core.configtypes import Duration, Frozen, Name, PositiveDuration
 
 
 class EscalationStep(Frozen):

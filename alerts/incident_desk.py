@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.domain import Mention
-from monitor.errors import UsageError
+from monitor.core.domain import Mention
+from monitor.core.errors import UsageError
 from monitor.storage import Database
 from monitor.storage.models import IncidentEventRow, IncidentRow, IncidentStepRow
 from monitor.storage.repo import mentions_by_ids

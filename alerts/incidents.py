@@ -29,8 +29,8 @@ from alerts.escalation import IncidentsConfig, Schedule, quiet_until, schedule_f
 from alerts.incident_desk import IncidentDesk, add_event
 from alerts.plans import PlanConfig, choose_plan, render_template, step_line, template_vars
 from alerts.rules.base import Match
-from alerts.severity import Severity
-from monitor.configtypes import parse_duration
+from monitor.core.severity import Severity
+from monitor.core.configtypes import parse_duration
 from monitor.storage import Database
 from monitor.storage.models import IncidentRow, IncidentStepRow
 

@@ -31,8 +31,8 @@ from alerts.alert import Alert
 from alerts.channels.base import Channel
 from alerts.delivery import Job, Outcome
 from alerts.incident_desk import add_event
-from monitor.configtypes import format_duration
-from monitor.errors import ChannelError
+from monitor.core.configtypes import format_duration
+from monitor.core.errors import ChannelError
 from monitor.storage import Database
 from monitor.storage.models import DeliveryRow, IncidentRow, NotificationRow, PageRow, SilenceRow
 

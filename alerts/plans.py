@@ -15,8 +15,8 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field, field_validator
 
-from alerts.severity import Severity
-from monitor.configtypes import Duration, Frozen, Name
+from monitor.core.severity import Severity
+from monitor.core.configtypes import Duration, Frozen, Name
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.core.errors import ExpressionError  # noqa: F401 - raised here, re-exported
+
 OPERATORS = {"and", "or", "not"}
 _QUOTES = {'"': '"', "“": "”", "「": "」"}
-
-
-class ExpressionError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.errors import UsageError
+from monitor.core.errors import UsageError
 from monitor.storage.models import MentionRow, SentimentFeedbackRow
 from nlp.datasets import Example, split_holdout
 

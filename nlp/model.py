@@ -30,15 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import MonitorError
+from monitor.core.errors import ModelError, MonitorError  # noqa: F401 - ModelError re-exported
 
 FORMAT = "yuqing-sentiment"
 FORMAT_VERSION = 1
 NEG_FLIP = 0.8
-
-
-class ModelError(MonitorError):
-    """A model file is missing, unreadable, or of another format version."""
 
 
 @dataclass

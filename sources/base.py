@@ -3,7 +3,7 @@
 A source turns "what I fetched last time" (:class:`SourceState`) into new raw
 items plus the state to remember once those items are safely stored
 (:class:`FetchResult`). Sources do no storage, scoring or alerting; errors are
-raised as :class:`monitor.errors.SourceError` subclasses naming the source.
+raised as :class:`monitor.core.errors.SourceError` subclasses naming the source.
 
 Adding a source type: one module defining a ``*Config`` model (with
 ``type: Literal["name"]``) and a :class:`Source` subclass whose
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Mapping
 
-from monitor.configtypes import PluginConfig, PositiveDuration, Duration
-from monitor.errors import SourceError
+from monitor.core.configtypes import PluginConfig, PositiveDuration, Duration
+from monitor.core.domain import SourceState
+from monitor.core.errors import Deferred, SourceError  # noqa: F401 - Deferred: re-exported for sources
 from pydantic import Field
 
 
@@ -33,20 +34,6 @@ class SourceConfig(PluginConfig):
     # None: never stale (a quiet source is fine).
     expect_every: PositiveDuration | None = None
     platform: str | None = None  # stored with each mention ("weibo", "bilibili", …)
-
-
-class Deferred(SourceError):
-    """The source chose not to poll now (it is slowing down after 429/418/403 or a long
-    ``Retry-After``). Not a failure: nothing is recorded, the next run tries again."""
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """What a source remembers between polls (persisted in ``source_state``)."""
-
-    cursor: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from monitor.domain import Mention
+from monitor.core.domain import Mention
 
 BITS = 64
 _MASK = (1 << BITS) - 1

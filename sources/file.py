@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from monitor.errors import FetchError
+from monitor.core.errors import FetchError
 from sources import charset
 from sources.base import FetchResult, RawItem, Source, SourceConfig, SourceState
 from sources.mapping import FieldMap, RecordMapper

@@ -22,7 +22,7 @@ Etiquette:
 - ``user_agent``, ``headers`` (cookies), ``proxy`` — configurable per source.
 
 httpx exceptions are translated here, at the edge, into
-:class:`monitor.errors.FetchError` naming the source; the original exception is
+:class:`monitor.core.errors.FetchError` naming the source; the original exception is
 kept as ``__cause__``. Header values (cookies, tokens) never appear in error
 messages, and secrets in the URL (user info, ``?key=...``) are masked.
 """
@@ -44,8 +44,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import Field, field_validator
 
-from monitor.configtypes import Duration, PositiveDuration, format_duration
-from monitor.errors import FetchError
+from monitor.core.configtypes import Duration, PositiveDuration, format_duration
+from monitor.core.errors import FetchError
 from sources import charset
 from sources.base import Deferred, SourceConfig
 

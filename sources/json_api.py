@@ -38,8 +38,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.configtypes import Frozen
-from monitor.errors import ParseError
+from monitor.core.configtypes import Frozen
+from monitor.core.errors import ParseError
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
 from sources.mapping import FieldMap, RecordMapper, compile_expression, load_json

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import replace
 from typing import Any, Literal
 
-from monitor.errors import ParseError
+from monitor.core.errors import ParseError
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
 from sources.mapping import load_json, parse_time, scalar

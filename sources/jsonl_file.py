@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from monitor.errors import FetchError
+from monitor.core.errors import FetchError
 from sources.base import FetchResult, RawItem, Source, SourceConfig, SourceState
 from sources.mapping import parse_time, scalar
 

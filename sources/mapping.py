@@ -25,7 +25,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import field_validator
 
-from monitor.configtypes import Frozen
+from monitor.core.configtypes import Frozen
 from sources.base import RawItem
 
 _BUILTIN_FORMATS = ("%a %b %d %H:%M:%S %z %Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S",
@@ -210,7 +210,7 @@ def load_json(source_name: str, body: bytes, declared_charset: str | None = None
     """Parse a fetched JSON document; :class:`ParseError` with a clear reason otherwise."""
     import json
 
-    from monitor.errors import ParseError
+    from monitor.core.errors import ParseError
     from sources.charset import decode
 
     if not body.strip():

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.domain import Mention
+from monitor.core.domain import Mention
 from sources.base import RawItem
 
 # Published times further ahead of the fetch time than this are treated as

@@ -1,6 +1,6 @@
 """Source types by name. A new source type is one module and one line here."""
 
-from monitor.plugins import Registry
+from monitor.core.plugins import Registry
 from sources.base import Source
 
 SOURCES: Registry[Source] = Registry(

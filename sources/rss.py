@@ -25,7 +25,7 @@ from typing import Any, Literal
 import feedparser
 from pydantic import Field, model_validator
 
-from monitor.errors import ParseError
+from monitor.core.errors import ParseError
 from sources import charset
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig

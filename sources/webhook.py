@@ -34,9 +34,9 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
 
-from monitor.configtypes import Duration
-from monitor.errors import MonitorError, ParseError
-from monitor.httpd import Request, Response
+from monitor.core.configtypes import Duration
+from monitor.core.errors import MonitorError, ParseError
+from monitor.core.http import Request, Response
 from sources.base import FetchResult, Source, SourceConfig, SourceState
 from sources.mapping import FieldMap, RecordMapper, compile_expression, load_json
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from alerts.alert import Alert
 from alerts.rules.base import Match
-from alerts.severity import Severity
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.domain import Mention
 
 T0 = datetime(2024, 6, 11, 4, 0, 0, tzinfo=timezone.utc)  # 12:00 in Asia/Shanghai
 TOPIC = "品牌A"

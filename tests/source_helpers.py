@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitor.config import parse_config
-from monitor.pipeline import Pipeline
+from monitor.app.config import parse_config
+from monitor.app.pipeline import Pipeline
 
 FEEDS = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
 RSS_TYPE = "application/rss+xml; charset=utf-8"

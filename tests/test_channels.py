@@ -13,8 +13,8 @@ import pytest
 from alerts.channels.console import ConsoleChannel, ConsoleConfig
 from alerts.channels.webhook import WebhookChannel, WebhookConfig
 from alerts.message import headline, render_markdown
-from alerts.severity import Severity
-from monitor.errors import ChannelError
+from monitor.core.severity import Severity
+from monitor.core.errors import ChannelError
 from tests.factories import make_alert, make_mention
 from tests.servers import LocalServer, Request, Response
 

@@ -16,8 +16,8 @@ from alerts.channels.feishu import FeishuChannel, FeishuConfig
 from alerts.channels.slack import SlackChannel, SlackConfig, mrkdwn
 from alerts.channels.wecom import MAX_BYTES, WeComChannel, WeComConfig
 from alerts.message import render_markdown
-from alerts.severity import Severity
-from monitor.errors import ChannelError
+from monitor.core.severity import Severity
+from monitor.core.errors import ChannelError
 from tests.factories import make_alert, make_mention
 from tests.servers import LocalServer, Request, Response
 

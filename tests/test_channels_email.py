@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from alerts.channels.email import EmailChannel, EmailConfig
 from alerts.message import render_markdown
-from alerts.severity import Severity
-from monitor.errors import ChannelError
+from monitor.core.severity import Severity
+from monitor.core.errors import ChannelError
 from tests.factories import T0, make_alert, make_mention
 
 PASSWORD = "smtp-Passw0rd-secret"

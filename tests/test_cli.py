@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from alerts.incidents import IncidentManager
 from alerts.rules.base import Match
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from monitor.cli import app
 from monitor.storage import repo
 from sources.base import SourceState

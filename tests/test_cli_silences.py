@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alerts.notify import silence_matches
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from monitor.cli import app
 from monitor.storage.models import SilenceRow
 from tests.factories import make_alert

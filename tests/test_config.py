@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor.config import database_url, load_config, parse_config
-from monitor.configtypes import parse_duration
-from monitor.errors import ConfigError
+from monitor.app.config import database_url, load_config, parse_config
+from monitor.core.configtypes import parse_duration
+from monitor.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.lease import Lease, LeaseHeld, current
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.app.lease import Lease, LeaseHeld, current
 from monitor.storage.models import IncidentRow
-from monitor.watchdog import Watchdog
+from monitor.app.watchdog import Watchdog
 from tests.factories import T0
 
 SEC = timedelta(seconds=1)

@@ -18,10 +18,10 @@ from alerts.channels.webhook import WebhookChannel, WebhookConfig
 from alerts.delivery import alert_from_json, alert_to_json
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
-from alerts.severity import Severity
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.errors import ConfigError
+from monitor.core.severity import Severity
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.core.errors import ConfigError
 from monitor.storage.models import DeliveryRow, IncidentEventRow, NotificationRow
 from tests.factories import T0, make_alert, make_match, make_mention
 from tests.servers import LocalServer, Response

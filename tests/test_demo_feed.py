@@ -12,7 +12,7 @@ import feedparser
 import httpx
 import pytest
 
-from monitor.demo_feed import DemoFeedServer, ScenarioItem, load_scenario
+from monitor.app.demo_feed import DemoFeedServer, ScenarioItem, load_scenario
 
 BUNDLED = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "scenario.jsonl"
 T0 = datetime(2024, 6, 11, 12, 0, 0, tzinfo=timezone.utc)

@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.demo_feed import DemoFeedServer
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.app.demo_feed import DemoFeedServer
 from monitor.storage.models import IncidentRow, MentionRow, NotificationRow, SourceStateRow
 from nlp.sentiment import scorer_from_config
 from tests.servers import LocalServer, Response

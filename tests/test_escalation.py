@@ -7,9 +7,9 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 
 from alerts.escalation import EscalationPolicy, IncidentsConfig, QuietHours, quiet_until, schedule_for
-from alerts.severity import Severity
-from monitor.config import parse_config
-from monitor.errors import ConfigError
+from monitor.core.severity import Severity
+from monitor.app.config import parse_config
+from monitor.core.errors import ConfigError
 
 MIN = timedelta(minutes=1)
 POLICY = EscalationPolicy(name="重大", severities=("II", "I"), repeat=1, repeat_every="20m",

@@ -9,8 +9,8 @@ import pytest
 from alerts.escalation import EscalationPolicy, IncidentsConfig, QuietHours
 from alerts.incidents import IncidentManager
 from alerts.plans import PlanConfig
-from alerts.severity import Severity
-from monitor.errors import UsageError
+from monitor.core.severity import Severity
+from monitor.core.errors import UsageError
 from tests.factories import T0, TOPIC, make_match, make_mention
 
 MIN = timedelta(minutes=1)

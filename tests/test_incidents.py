@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts.incidents import IncidentManager
-from alerts.severity import Severity
-from monitor.errors import StorageError, UsageError
+from monitor.core.severity import Severity
+from monitor.core.errors import StorageError, UsageError
 from monitor.storage.models import IncidentEventRow, IncidentRow
 from monitor.storage.repo import insert_mentions
 from tests.factories import T0, TOPIC, make_match, make_mention

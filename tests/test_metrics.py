@@ -9,9 +9,9 @@ from datetime import timedelta
 import httpx
 
 from alerts.incidents import IncidentManager
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.metrics import health
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.app.metrics import health
 from tests.factories import T0, make_match
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from monitor.config import parse_config
-from monitor.pipeline import Pipeline
+from monitor.app.config import parse_config
+from monitor.app.pipeline import Pipeline
 from monitor.storage import repo
 from monitor.storage.models import MentionRow
 from nlp.sentiment import BayesScorer

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.config import parse_config
+from monitor.app.config import parse_config
 from nlp.datasets import Example, parse_lines, read_examples
 from nlp.model import FORMAT_VERSION, ModelError, SentimentModel
 from nlp.sentiment import BayesScorer, scorer_from_config

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.config import parse_config
-from monitor.errors import ConfigError, UsageError
+from monitor.app.config import parse_config
+from monitor.core.errors import ConfigError, UsageError
 from monitor.storage import repo
 from monitor.storage.models import SentimentFeedbackRow
 from nlp import feedback

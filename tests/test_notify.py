@@ -13,7 +13,7 @@ from alerts.alert import Alert
 from alerts.channels.webhook import WebhookChannel, WebhookConfig
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from monitor.storage.models import IncidentEventRow, IncidentRow, NotificationRow, SilenceRow
 from tests.factories import T0, TOPIC, make_match
 from tests.servers import LocalServer, Response

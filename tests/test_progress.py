@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from rich.console import Console
 
-from monitor.progress import progress_counter
-from monitor.replay import replay_counts
+from monitor.app.progress import progress_counter
+from monitor.app.replay import replay_counts
 from nlp.datasets import Example
 from nlp.train import NBLR_EPOCHS, train
 from tests.factories import T0

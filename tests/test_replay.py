@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from monitor.cli import app
-from monitor.replay import pages_of, replay_counts, score_pages
+from monitor.app.replay import pages_of, replay_counts, score_pages
 from tests.factories import make_match
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "replay"

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from alerts.incidents import IncidentManager
 from alerts.plans import PlanConfig
 from alerts.rules.base import Match
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from monitor.cli import app
-from monitor.reports import build_incident_report, build_summary, progress_bar
-from monitor.reports.chart import volume_chart
-from monitor.reports.model import Series
-from monitor.reports.render import format_duration
+from monitor.app.reports import build_incident_report, build_summary, progress_bar
+from monitor.app.reports.chart import volume_chart
+from monitor.app.reports.model import Series
+from monitor.app.reports.render import format_duration
 from monitor.storage import repo
 from monitor.storage.models import NotificationRow
 from tests.factories import make_mention

@@ -10,9 +10,9 @@ from alerts.engine import RuleEngine
 from alerts.rules.common import Hysteresis, TimeIndex, level_for, most_negative, raise_severity, with_crisis
 from alerts.rules.frequency import FrequencyConfig
 from alerts.rules.registry import RULES
-from alerts.severity import Severity
-from monitor.config import parse_config
-from monitor.errors import ConfigError
+from monitor.core.severity import Severity
+from monitor.app.config import parse_config
+from monitor.core.errors import ConfigError
 from tests.factories import T0, make_mention, negatives, with_crisis_words
 
 MIN = timedelta(minutes=1)

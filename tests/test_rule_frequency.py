@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.rules.frequency import FrequencyConfig, FrequencyRule
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from tests.factories import T0, TOPIC, make_mention, negatives, with_crisis_words
 
 MIN = timedelta(minutes=1)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from alerts.rules.influencer import InfluencerConfig, InfluencerRule
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 from tests.factories import T0, TOPIC, make_mention, with_crisis_words
 
 MIN = timedelta(minutes=1)

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from alerts.rules.negative_spike import NegativeSpikeConfig, NegativeSpikeRule
-from alerts.severity import Severity
-from monitor.config import parse_config
-from monitor.errors import ConfigError
+from monitor.core.severity import Severity
+from monitor.app.config import parse_config
+from monitor.core.errors import ConfigError
 from tests.factories import T0, TOPIC, make_mention, negatives, with_crisis_words
 
 MIN = timedelta(minutes=1)

@@ -87,7 +87,7 @@ def test_fault_is_reported_per_source_and_loses_nothing(db, fault, caplog):
         before = state_of(db, "faulty")
         mode["broken"] = True
         clock.advance(minutes=1)
-        with caplog.at_level(logging.ERROR, logger="monitor.pipeline"):
+        with caplog.at_level(logging.ERROR, logger="monitor.app.pipeline"):
             report = pipeline.poll("faulty")
         other = pipeline.poll("other")
 
@@ -198,7 +198,7 @@ def test_items_without_id_or_text_and_future_timestamps(db, caplog):
             "</channel></rss>").encode()
     with LocalServer(lambda req: Response(200, body, {"Content-Type": RSS_TYPE})) as server:
         pipeline = make_pipeline(db, [{"name": "论坛", "type": "rss", "url": server.url}], clock=Clock(T0))
-        with caplog.at_level(logging.WARNING, logger="monitor.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="monitor.app.pipeline"):
             report = pipeline.poll("论坛")
     assert report.error is None and report.stored == 3
     assert report.skipped == ["entry 1: has neither title nor text"]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from monitor.errors import FetchError
+from monitor.core.errors import FetchError
 from sources.base import SourceState
 from sources.file import FileSource, FileSourceConfig
 from sources.registry import SOURCES

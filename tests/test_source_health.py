@@ -200,8 +200,8 @@ def test_monitor_sources_shows_health_and_stale_for(db, tmp_path):
 def test_a_health_rule_naming_an_unknown_source_is_a_config_error():
     import pytest
 
-    from monitor.config import parse_config
-    from monitor.errors import ConfigError
+    from monitor.app.config import parse_config
+    from monitor.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"rules\[0\].sources\[0\]: unknown source '微薄'; known: 微博"):
         parse_config("sources:\n  - {name: 微博, type: rss, url: 'http://127.0.0.1:9/'}\n"

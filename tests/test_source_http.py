@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.errors import FetchError
+from monitor.core.errors import FetchError
 from sources.base import Deferred
 from sources.http import HttpFetcher
 from sources.rss import RssSource, RssSourceConfig

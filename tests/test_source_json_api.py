@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from monitor.errors import ParseError
+from monitor.core.errors import ParseError
 from sources.base import SourceState
 from sources.json_api import JsonApiConfig, JsonApiSource
 from sources.jsonfeed import JsonFeedConfig, JsonFeedSource

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import FetchError
+from monitor.core.errors import FetchError
 from sources.base import SourceState
 from sources.jsonl_file import JsonlFileConfig, JsonlFileSource, parse_time
 from sources.registry import SOURCES

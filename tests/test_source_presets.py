@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from monitor.config import parse_config
+from monitor.app.config import parse_config
 from sources.base import SourceState
 from sources.normalise import normalise
 from sources.presets import API_PRESETS, RSS_PRESETS

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor.errors import FetchError, ParseError
+from monitor.core.errors import FetchError, ParseError
 from sources.base import SourceState
 from sources.http import safe_url
 from sources.registry import SOURCES

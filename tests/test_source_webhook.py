@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.httpd import HttpServer, Request, Response
+from monitor.app.config import parse_config
+from monitor.app.daemon import Daemon
+from monitor.app.httpd import HttpServer, Request, Response
 from monitor.storage.models import MentionRow, SourceStateRow
 from tests.source_helpers import KeywordScorer
 
@@ -36,7 +36,7 @@ topics:
 
 @pytest.fixture
 def daemon(db, tmp_path):
-    from monitor.pipeline import Pipeline
+    from monitor.app.pipeline import Pipeline
 
     config = parse_config(CONFIG.format(data_dir=tmp_path))
     d = Daemon(config, db=db, pipeline=Pipeline(config, db, scorer=KeywordScorer(), channels=[]))
@@ -129,7 +129,7 @@ def test_bad_bodies_are_400_and_recorded_as_failures(daemon, db):
 
 
 def test_webhook_config_needs_a_secret():
-    from monitor.errors import ConfigError
+    from monitor.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="needs 'token' or 'hmac_secret'"):
         parse_config("sources:\n  - {name: x, type: webhook}\n")
@@ -156,7 +156,7 @@ def test_http_server_routes_limits_and_errors():
 
 
 def test_a_push_that_cannot_be_stored_gets_503_so_the_sender_retries(daemon, db, monkeypatch):
-    from monitor.errors import StorageError
+    from monitor.core.errors import StorageError
 
     def broken(name, result, report=None):
         raise StorageError("database is locked")

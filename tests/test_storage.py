@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, inspect, select
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.storage import Database, repo
 from monitor.storage.models import MentionRow, SourceStateRow
 from sources.base import SourceState

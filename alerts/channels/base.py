@@ -2,7 +2,7 @@
 
 ``build_payload(alert)`` is pure (tested against each platform's documented
 format); ``send(payload)`` does the I/O and raises
-:class:`monitor.errors.ChannelError` on failure. Delivery bookkeeping (the
+:class:`monitor.core.errors.ChannelError` on failure. Delivery bookkeeping (the
 queue, retries, rate limits, fallback, the notifications table, silences)
 lives in :mod:`alerts.notify` and :mod:`alerts.delivery`; every channel
 carries its delivery settings in :class:`ChannelConfig`.
@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, Field, SecretStr
 
 from alerts.alert import Alert
-from alerts.severity import Severity
-from monitor.configtypes import Frozen, Name, PluginConfig, PositiveDuration
+from monitor.core.severity import Severity
+from monitor.core.configtypes import Frozen, Name, PluginConfig, PositiveDuration
 
 
 class RetryPolicy(Frozen):

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from alerts.alert import Alert
 from alerts.channels.base import Channel, ChannelConfig
 from alerts.message import headline, render_markdown
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 STYLE = {"I": "bold white on red", "II": "bold red", "III": "bold yellow", "IV": "cyan"}
 

@@ -28,7 +28,7 @@ from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
 from alerts.message import headline, render_markdown
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 
 class DingTalkConfig(ChannelConfig):

@@ -24,7 +24,7 @@ from alerts.alert import Alert
 from alerts.channels.base import Channel, ChannelConfig
 from alerts.channels.http import short
 from alerts.message import headline, render_markdown
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 

@@ -27,7 +27,7 @@ from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
 from alerts.message import ack_line, blocks, headline
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 TEMPLATE = {"I": "red", "II": "orange", "III": "yellow", "IV": "blue"}
 RESOLVED = "green"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import httpx
 
 from alerts.channels.base import Channel, ChannelConfig
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 DETAIL = 200  # characters of a platform's error message kept in the reason
 

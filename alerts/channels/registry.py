@@ -1,7 +1,7 @@
 """Channel types by name. A new channel type is one module and one line here."""
 
 from alerts.channels.base import Channel
-from monitor.plugins import Registry
+from monitor.core.plugins import Registry
 
 CHANNELS: Registry[Channel] = Registry(
     "channel",

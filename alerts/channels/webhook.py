@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from alerts.alert import Alert
 from alerts.channels.base import Channel, ChannelConfig
 from alerts.message import headline, render_markdown
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 SCHEMA_VERSION = 1
 

@@ -20,7 +20,7 @@ from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
 from alerts.message import render_markdown
-from monitor.errors import ChannelError
+from monitor.core.errors import ChannelError
 
 MAX_BYTES = 4096
 ELLIPSIS = "\n…（内容过长，已截断）"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, Sequence
 
-from alerts.severity import Severity
-from monitor.configtypes import PluginConfig
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import PluginConfig
+from monitor.core.domain import Mention
 
 
 class RuleConfig(PluginConfig):

@@ -9,8 +9,8 @@ import bisect
 from datetime import datetime
 from typing import Generic, Iterable, Sequence, TypeVar
 
-from alerts.severity import Severity
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.domain import Mention
 from nlp.crisis import raises_severity
 
 EVIDENCE_SIZE = 5

@@ -19,8 +19,8 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, level_for, most_negative, with_crisis
-from monitor.configtypes import PositiveDuration, format_duration
-from monitor.domain import Mention
+from monitor.core.configtypes import PositiveDuration, format_duration
+from monitor.core.domain import Mention
 
 MULTIPLES = (2, 5, 20)  # III, II, I
 LABEL_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}

@@ -21,9 +21,9 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_note, crisis_words, level_for, \
     with_crisis
-from alerts.severity import Severity
-from monitor.configtypes import PositiveDuration, format_duration
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import PositiveDuration, format_duration
+from monitor.core.domain import Mention
 
 MULTIPLES = (5, 20, 100)  # III, II, I
 

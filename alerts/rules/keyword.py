@@ -23,9 +23,9 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_words
 from nlp.crisis import raises_severity
-from alerts.severity import Severity
-from monitor.configtypes import PositiveDuration, format_duration
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import PositiveDuration, format_duration
+from monitor.core.domain import Mention
 
 Label = Literal["negative", "neutral", "positive"]
 

@@ -22,9 +22,9 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
-from alerts.severity import Severity
-from monitor.configtypes import PositiveDuration, format_duration
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import PositiveDuration, format_duration
+from monitor.core.domain import Mention
 
 # (severity, share above min_share, multiple of min_total), highest first
 _LEVELS = ((Severity.I, 0.35, 20), (Severity.II, 0.25, 5), (Severity.III, 0.15, 2))

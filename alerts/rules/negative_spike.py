@@ -34,9 +34,9 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
 from alerts.rules.spike_model import DAY, BucketBaseline
-from alerts.severity import Severity
-from monitor.configtypes import Duration, PositiveDuration, format_duration
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import Duration, PositiveDuration, format_duration
+from monitor.core.domain import Mention
 
 # (severity, multiple of min_current, multiple of spike_ratio), highest first
 _LEVELS = ((Severity.I, 20, 8), (Severity.II, 5, 4), (Severity.III, 2, 2))

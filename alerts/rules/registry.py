@@ -1,7 +1,7 @@
 """Rule types by name. A new rule type is one module and one line here."""
 
 from alerts.rules.base import Rule
-from monitor.plugins import Registry
+from monitor.core.plugins import Registry
 
 RULES: Registry[Rule] = Registry(
     "rule",

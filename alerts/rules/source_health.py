@@ -26,9 +26,9 @@ from typing import Any, Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.severity import Severity
-from monitor.configtypes import format_duration
-from monitor.domain import Mention
+from monitor.core.severity import Severity
+from monitor.core.configtypes import format_duration
+from monitor.core.domain import Mention
 
 DEFAULT_NAME = "数据源异常"
 

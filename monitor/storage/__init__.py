@@ -1,8 +1,13 @@
-"""Storage: SQLAlchemy 2.x models, Alembic migrations and short transactions.
+"""Storage: engine, SQLAlchemy models, Alembic migrations and one small store module per aggregate.
 
-SQLite (WAL mode) by default, PostgreSQL via ``postgresql+psycopg://...``.
+Only this package runs SQL. A store (``monitor.storage.silences``, ``…incidents``, ``…deliveries`` …) is a
+module of functions that take a :class:`Session` — the unit of work opened by ``Database.session()`` —
+and return frozen records, never ORM rows. SQLite (WAL mode) by default, PostgreSQL via
+``postgresql+psycopg://...``.
 """
+
+from sqlalchemy.orm import Session
 
 from monitor.storage.database import Database
 
-__all__ = ["Database"]
+__all__ = ["Database", "Session"]

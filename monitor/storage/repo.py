@@ -9,9 +9,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitor.domain import Mention
+from monitor.core.domain import Mention, SourceState
 from monitor.storage.models import MentionRow, SourceStateRow
-from sources.base import SourceState
 
 _ERROR_MAX = 2000
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from monitor.config import parse_config  # noqa: E402
-from monitor.pipeline import Pipeline  # noqa: E402
+from monitor.app.config import parse_config  # noqa: E402
+from monitor.app.pipeline import Pipeline  # noqa: E402
 from monitor.storage import Database  # noqa: E402
 from monitor.storage.models import MentionRow  # noqa: E402
 from sources.normalise import normalise  # noqa: E402

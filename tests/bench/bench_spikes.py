@@ -11,7 +11,7 @@ until it has been false for 30 minutes) and the same one-day warm-up, so only th
 differ:
 
 * ``negative_spike`` — the project's rule with its default settings, fed through
-  :func:`monitor.replay.replay_counts` (the code path of ``monitor replay --counts``).
+  :func:`monitor.app.replay.replay_counts` (the code path of ``monitor replay --counts``).
 * plain z-score — ``(x - mean) / std`` over the trailing day of buckets, page at ``z >= 3``.
 * ElastAlert-style spike — the count of the last hour vs the hour before, page at
   ``cur > 3 * ref`` with ``cur >= 10`` (ElastAlert's ``spike`` rule: ``timeframe``,
@@ -39,8 +39,8 @@ from typing import Callable, Sequence
 
 from alerts.rules.common import Hysteresis
 from alerts.rules.negative_spike import NegativeSpikeConfig
-from alerts.severity import Severity
-from monitor.replay import load_counts, load_windows, replay_counts, score_pages
+from monitor.core.severity import Severity
+from monitor.app.replay import load_counts, load_windows, replay_counts, score_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "spikes"

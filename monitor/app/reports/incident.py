@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from alerts.incident_desk import IncidentDesk
-from monitor.configtypes import parse_duration
-from monitor.reports.model import (ChannelStat, IncidentReport, IncidentSummary, Marker, MentionEntry, StepEntry,
+from monitor.core.configtypes import parse_duration
+from monitor.app.reports.model import (ChannelStat, IncidentReport, IncidentSummary, Marker, MentionEntry, StepEntry,
                                    TimelineEntry)
-from monitor.reports.scan import MentionStats, Track, choose_step, floor_to, mention_entries, no_progress, scan
+from monitor.app.reports.scan import MentionStats, Track, choose_step, floor_to, mention_entries, no_progress, scan
 from monitor.storage import Database
 from monitor.storage.models import IncidentRow, NotificationRow
 

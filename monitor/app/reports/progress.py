@@ -7,8 +7,8 @@ from typing import Iterable, Iterator, Sequence, TypeVar
 
 from rich.console import Console
 
-from monitor.progress import progress_display
-from monitor.reports.scan import Track, no_progress
+from monitor.app.progress import progress_display
+from monitor.app.reports.scan import Track, no_progress
 
 T = TypeVar("T")
 

@@ -53,3 +53,12 @@ class Mention:
     @property
     def is_duplicate(self) -> bool:
         return self.dup_kind is not None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What a source remembers between polls (persisted in ``source_state``)."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None

@@ -1,6 +1,6 @@
 """`monitor report incident|daily|period`: 复盘 reports as HTML or Markdown files.
 
-Registered on the main app by one import line in :mod:`monitor.cli`.
+Registered on the main app by one import line in :mod:`monitor.cli.main`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from monitor.cli import ConfigOpt, _config, _db, _now, app, cli_errors, err
-from monitor.configtypes import parse_duration
-from monitor.errors import UsageError
+from monitor.cli.main import ConfigOpt, _config, _db, _now, app, cli_errors, err
+from monitor.core.configtypes import parse_duration
+from monitor.core.errors import UsageError
 
 report_app = typer.Typer(help="复盘 reports: one incident, a day, a period — as .html or .md.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -53,7 +53,7 @@ def report_incident(incident_id: int, out: Path = OutOpt, config: Optional[Path]
                     after: str = typer.Option("1h", "--after", help="… until this long after its last activity."),
                     top: int = TopOpt, quiet: bool = QuietOpt) -> None:
     """The review of one incident: timeline, TTA/TTR, volume chart, top negatives, plan steps."""
-    from monitor.reports import build_incident_report, progress_bar, report_format, write_report
+    from monitor.app.reports import build_incident_report, progress_bar, report_format, write_report
 
     report_format(out)  # fail on a bad --out before any work
     spans = _duration(before, "--before"), _duration(after, "--after")
@@ -93,7 +93,7 @@ def report_period(out: Path = OutOpt, config: Optional[Path] = ConfigOpt,
 
 
 def _summary(config: Optional[Path], cfg, first: date, last: date, out: Path, top: int, quiet: bool) -> None:
-    from monitor.reports import build_summary, progress_bar, report_format, write_report
+    from monitor.app.reports import build_summary, progress_bar, report_format, write_report
 
     report_format(out)
     db = _db(config)

@@ -9,10 +9,14 @@ translated at the edge where they happen, keeping the original as
     ├── ConfigError          a config file that cannot be used (names file and field)
     ├── SourceError          one source failed this poll (names source and reason)
     │   ├── FetchError       network or HTTP failure (status code when there is one)
-    │   └── ParseError       the payload could not be read as the expected format
+    │   ├── ParseError       the payload could not be read as the expected format
+    │   └── Deferred         not a failure: the source chose not to poll now (slow-down)
     ├── StorageError         the database refused an operation
+    │   └── LeaseHeld        another live daemon polls this database
     ├── ChannelError         one notification channel failed to deliver
-    └── UsageError           a CLI request that cannot be done (unknown id, wrong state)
+    ├── ModelError           a sentiment model file is missing, unreadable or of another version
+    ├── ExpressionError      a topic expression cannot be parsed (also a ValueError)
+    └── UsageError           a request that cannot be done (unknown id, wrong state)
 
 The CLI turns these into one line on stderr and an exit code; the daemon logs
 them with the source or channel name and carries on.
@@ -55,8 +59,17 @@ class ParseError(SourceError):
     """The payload was fetched but is not a valid feed / JSON / line."""
 
 
+class Deferred(SourceError):
+    """The source chose not to poll now (it is slowing down after 429/418/403 or a long
+    ``Retry-After``). Not a failure: nothing is recorded, the next run tries again."""
+
+
 class StorageError(MonitorError):
     """The database could not be opened, migrated or written."""
+
+
+class LeaseHeld(StorageError):
+    """Another live daemon polls this database."""
 
 
 class ChannelError(MonitorError):
@@ -67,6 +80,14 @@ class ChannelError(MonitorError):
         self.reason = reason
         self.status = status
         super().__init__(f"channel {channel!r}: {reason}")
+
+
+class ModelError(MonitorError):
+    """A model file is missing, unreadable, or of another format version."""
+
+
+class ExpressionError(MonitorError, ValueError):
+    """A topic expression (``鲜丰 and (拉肚子 or 腹泻)``) cannot be parsed."""
 
 
 class UsageError(MonitorError):

@@ -1,6 +1,6 @@
 """The ``monitor`` command line: a thin layer over the library.
 
-Every command turns :class:`monitor.errors.MonitorError` into one line on
+Every command turns :class:`monitor.core.errors.MonitorError` into one line on
 stderr and an exit code (2 for configuration errors, 1 otherwise) — never a
 traceback.
 """
@@ -20,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monitor.config import load_config, parse_config, database_url
-from monitor.configtypes import parse_duration
-from monitor.errors import ConfigError, MonitorError, UsageError
+from monitor.app.config import load_config, parse_config, database_url
+from monitor.core.configtypes import parse_duration
+from monitor.core.errors import ConfigError, MonitorError, UsageError
 
 app = typer.Typer(help="舆情哨兵 — public-opinion monitoring and crisis alerts.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -86,7 +86,7 @@ def _actor(actor: Optional[str]) -> str:
 
 
 def _now():
-    from monitor.pipeline import utcnow
+    from monitor.app.pipeline import utcnow
 
     return utcnow()
 
@@ -106,12 +106,12 @@ def run(config: Optional[Path] = ConfigOpt,
     """Run the monitoring daemon until Ctrl-C / SIGTERM."""
     setup_logging(log_level)
     if demo:
-        from monitor.demo import run_demo
+        from monitor.app.demo import run_demo
 
         raise typer.Exit(run_demo(out))
     if config is None:
         raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
-    from monitor.daemon import Daemon
+    from monitor.app.daemon import Daemon
 
     clean = Daemon(load_config(config), config_path=config).run_until_signalled()
     raise typer.Exit(0 if clean else 1)
@@ -363,10 +363,7 @@ def main() -> None:
 
 
 # Commands that live in their own modules (they import this one for its shared helpers).
-from monitor import cli_status  # noqa: E402
+from monitor.cli import status as _status  # noqa: E402
 
-app.command("status")(cli_status.status)
-from monitor import cli_report  # noqa: E402,F401 - registers `monitor report`
-from monitor import cli_silences  # noqa: E402,F401 - registers `monitor silences`
-from monitor import cli_replay  # noqa: E402,F401 - registers `monitor replay`
-from monitor import cli_nlp  # noqa: E402,F401 - registers `monitor nlp` and `monitor label`
+app.command("status")(_status.status)
+from monitor.cli import report, silences, replay, nlp  # noqa: E402,F401 - register `report`, `silences`, `replay`, `nlp`, `label`

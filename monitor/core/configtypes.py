@@ -2,7 +2,7 @@
 
 Plugin families (sources, rules, channels) define their settings as frozen
 pydantic models deriving from :class:`PluginConfig`; the loader in
-:mod:`monitor.config` assembles them into one validated tree.
+:mod:`monitor.app.config` assembles them into one validated tree.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 
 from alerts.rules.base import Match
-from alerts.severity import Severity
+from monitor.core.severity import Severity
 
 RULE = "调度器看门狗"
 TOPIC = "系统"

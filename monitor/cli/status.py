@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from monitor.cli import ConfigOpt, _config, _db, _local, _now, cli_errors
-from monitor.lease import DEFAULT_TTL, current
+from monitor.cli.main import ConfigOpt, _config, _db, _local, _now, cli_errors
+from monitor.app.lease import DEFAULT_TTL, current
 from alerts.delivery import depths
 from monitor.storage.models import IncidentRow, SourceStateRow
 

@@ -18,17 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from monitor.errors import MonitorError, StorageError
+from monitor.core.errors import LeaseHeld, MonitorError, StorageError  # noqa: F401 - LeaseHeld re-exported
 from monitor.storage import Database
 from monitor.storage.models import DaemonLeaseRow
 
 log = logging.getLogger(__name__)
 LEASE_ID = 1
 DEFAULT_TTL = timedelta(seconds=60)
-
-
-class LeaseHeld(MonitorError):
-    """Another live daemon polls this database."""
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from alerts.severity import Severity
-from monitor.errors import UsageError
-from monitor.reports.chart import step_label, volume_chart
-from monitor.reports.model import IncidentReport, SummaryReport
+from monitor.core.severity import Severity
+from monitor.core.errors import UsageError
+from monitor.app.reports.chart import step_label, volume_chart
+from monitor.app.reports.model import IncidentReport, SummaryReport
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 STATUS = {"open": "未处理", "acknowledged": "处理中", "resolved": "已解决"}
@@ -43,7 +43,7 @@ def report_format(out: Path) -> str:
 
 def _environment(tz: str) -> Environment:
     zone = ZoneInfo(tz)
-    env = Environment(loader=PackageLoader("monitor.reports", "templates"),
+    env = Environment(loader=PackageLoader("monitor.app.reports", "templates"),
                       autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 

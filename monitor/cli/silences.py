@@ -3,7 +3,7 @@
 A silence's matcher has the keys ``topic``, ``rule`` and ``severity`` (each
 optional, at least one); every key given must equal the alert's value
 (:func:`alerts.notify.silence_matches`). Silenced pages are still recorded.
-Registered on the main app by one import line in :mod:`monitor.cli`.
+Registered on the main app by one import line in :mod:`monitor.cli.main`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from alerts.severity import Severity
-from monitor.cli import ConfigOpt, _actor, _config, _db, _local, _now, app, cli_errors, err, out
-from monitor.configtypes import parse_duration
-from monitor.errors import UsageError
+from monitor.core.severity import Severity
+from monitor.cli.main import ConfigOpt, _actor, _config, _db, _local, _now, app, cli_errors, err, out
+from monitor.core.configtypes import parse_duration
+from monitor.core.errors import UsageError
 from monitor.storage import Database
 from monitor.storage.models import SilenceRow
 

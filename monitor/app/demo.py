@@ -14,12 +14,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.demo_feed import DemoFeedServer
-from monitor.errors import UsageError
+from monitor.app.config import load_config
+from monitor.app.daemon import Daemon
+from monitor.app.demo_feed import DemoFeedServer
+from monitor.core.errors import UsageError
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 MARKER = ".demo-database"
 
 

@@ -1,7 +1,7 @@
 """Load one YAML file into frozen, validated configuration objects.
 
 Everything downstream receives these objects; nothing re-parses dicts.
-Errors are collected into :class:`monitor.errors.ConfigError` with one line per
+Errors are collected into :class:`monitor.core.errors.ConfigError` with one line per
 problem: ``config.yaml: rules[2].window: expected a duration like "10m", got "ten"``.
 """
 
@@ -19,8 +19,8 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 
 from alerts.escalation import EscalationPolicy, IncidentsConfig
 from alerts.plans import PlanConfig
-from monitor.configtypes import Duration, Frozen, Name, PositiveDuration
-from monitor.errors import ConfigError
+from monitor.core.configtypes import Duration, Frozen, Name, PositiveDuration
+from monitor.core.errors import ConfigError
 
 DEFAULT_DATA_DIR = "data"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

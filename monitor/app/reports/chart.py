@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from monitor.reports.model import Marker, Series
+from monitor.app.reports.model import Marker, Series
 
 VOLUME, NEGATIVE, SHARE = "#cbd5e1", "#f87171", "#b91c1c"
 MIN_SHARE_COUNT = 3  # buckets with fewer mentions get no point on the share line

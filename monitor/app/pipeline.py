@@ -21,9 +21,9 @@ from alerts.channels.registry import CHANNELS
 from alerts.engine import RuleEngine
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
-from monitor.domain import Mention
-from monitor.errors import SourceError
-from monitor.metrics import Metrics
+from monitor.core.domain import Mention
+from monitor.core.errors import SourceError
+from monitor.app.metrics import Metrics
 from monitor.storage import Database
 from monitor.storage import repo
 from nlp.clean import clean

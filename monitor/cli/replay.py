@@ -7,7 +7,7 @@
 Each page the daemon would send is printed to stdout as one JSON line (``at``, ``kind``
 firing/escalated/recovered, ``severity``, ``topic``, ``rule``, ``reason``, ``numbers``); a summary
 goes to stderr. Without ``--config`` the rule is ``negative_spike`` with its default settings.
-Registered on the main app by one import line in :mod:`monitor.cli`.
+Registered on the main app by one import line in :mod:`monitor.cli.main`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from alerts.rules.negative_spike import NegativeSpikeConfig
-from monitor.cli import app, cli_errors, err
-from monitor.config import load_config
-from monitor.configtypes import parse_duration
-from monitor.errors import UsageError
-from monitor.progress import progress_counter
-from monitor.replay import (DEFAULT_TOPIC, load_counts, load_mentions, load_windows, replay_counts, replay_mentions,
+from monitor.cli.main import app, cli_errors, err
+from monitor.app.config import load_config
+from monitor.core.configtypes import parse_duration
+from monitor.core.errors import UsageError
+from monitor.app.progress import progress_counter
+from monitor.app.replay import (DEFAULT_TOPIC, load_counts, load_mentions, load_windows, replay_counts, replay_mentions,
                             score_pages, summary_lines)
 from nlp.topics import Topic, TopicMatcher
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from alerts.severity import Severity
-from monitor.errors import UsageError
-from monitor.reports.incident import summarize
-from monitor.reports.model import DayStat, SeverityStat, SummaryReport, TopicStat, mean_duration
-from monitor.reports.scan import MentionStats, Track, choose_step, mention_entries, no_progress, scan
+from monitor.core.severity import Severity
+from monitor.core.errors import UsageError
+from monitor.app.reports.incident import summarize
+from monitor.app.reports.model import DayStat, SeverityStat, SummaryReport, TopicStat, mean_duration
+from monitor.app.reports.scan import MentionStats, Track, choose_step, mention_entries, no_progress, scan
 from monitor.storage import Database
 from monitor.storage.models import IncidentRow
 

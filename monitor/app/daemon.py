@@ -24,14 +24,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import __version__
-from monitor.config import database_url, load_config
-from monitor.errors import ConfigError
-from monitor.httpd import DEFAULT_BIND, HttpServer, Request, Response
-from monitor.lease import Lease
-from monitor.metrics import Metrics, health
-from monitor.pipeline import Pipeline, utcnow
+from monitor.app.config import database_url, load_config
+from monitor.core.errors import ConfigError
+from monitor.app.httpd import DEFAULT_BIND, HttpServer, Request, Response
+from monitor.app.lease import Lease
+from monitor.app.metrics import Metrics, health
+from monitor.app.pipeline import Pipeline, utcnow
 from monitor.storage import Database
-from monitor.watchdog import Watchdog
+from monitor.app.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks

@@ -2,7 +2,7 @@
 
 * :func:`replay_counts` — a count series (``timestamp,value``: negative mentions per bucket)
   through a ``negative_spike`` rule (its defaults unless a config is given).
-* :func:`replay_mentions` — scored mentions (JSONL, fields as in :class:`monitor.domain.Mention`)
+* :func:`replay_mentions` — scored mentions (JSONL, fields as in :class:`monitor.core.domain.Mention`)
   through every configured rule, evaluated as the daemon would: at each step of simulated time.
 * :func:`score_pages` — pages against labelled windows: a page inside a window hits it, every
   other page is false; after a page, further pages within ``refractory`` are not counted (one
@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from alerts.engine import RuleEngine
 from alerts.rules.base import Match, RuleConfig
 from alerts.rules.negative_spike import NegativeSpikeConfig, NegativeSpikeRule
-from monitor.errors import UsageError
-from monitor.domain import Mention
+from monitor.core.errors import UsageError
+from monitor.core.domain import Mention
 
 DEFAULT_TOPIC = "全部"
 REFRACTORY = timedelta(hours=1)

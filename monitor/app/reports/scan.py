@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.reports.model import AuthorEntry, MentionEntry, Series
+from monitor.app.reports.model import AuthorEntry, MentionEntry, Series
 from monitor.storage.models import MentionRow
 
 T = TypeVar("T")
