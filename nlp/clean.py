@@ -24,12 +24,13 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from monitor.core.text import ZERO_WIDTH
+
 MAX_INPUT_CHARS = 20_000  # a 100k-char post is cleaned from its first 20k chars
 
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10)] + [127], " ")
-_TRANSLATE = _FULLWIDTH | _ZERO_WIDTH | _CONTROL | {ord("\xa0"): " "}
+_TRANSLATE = _FULLWIDTH | ZERO_WIDTH | _CONTROL | {ord("\xa0"): " "}
 
 # Unicode emoji → the Weibo emoticon with the same meaning, so both count alike.
 EMOJI = {

@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.domain import Mention
+from monitor.core.text import ZERO_WIDTH
 from sources.base import RawItem
 
 # Published times further ahead of the fetch time than this are treated as
@@ -27,7 +28,6 @@ _BLOCK_TAGS = frozenset({
     "article", "header", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
 })
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 
 
 class _TextExtractor(HTMLParser):
@@ -90,7 +90,7 @@ def remove_markers(text: str) -> str:
 
 def collapse_whitespace(text: str) -> str:
     """One space between words, one newline between non-empty lines."""
-    text = text.translate(_ZERO_WIDTH)
+    text = text.translate(ZERO_WIDTH)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 

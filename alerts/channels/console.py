@@ -14,8 +14,6 @@ from alerts.channels.base import Channel, ChannelConfig
 from alerts.message import headline, render_markdown
 from monitor.core.errors import ChannelError
 
-STYLE = {"I": "bold white on red", "II": "bold red", "III": "bold yellow", "IV": "cyan"}
-
 
 class ConsoleConfig(ChannelConfig):
     type: Literal["console"]
@@ -30,7 +28,7 @@ class ConsoleChannel(Channel):
         return {
             "title": headline(alert),
             "markdown": render_markdown(alert, heading=False),
-            "style": "green" if alert.kind == "resolved" else STYLE[alert.severity.value],
+            "style": "green" if alert.kind == "resolved" else alert.severity.terminal_style,
         }
 
     def send(self, payload: dict) -> None:

@@ -29,7 +29,6 @@ from alerts.channels.http import HttpChannel, short
 from alerts.message import ack_line, blocks, headline
 from monitor.core.errors import ChannelError
 
-TEMPLATE = {"I": "red", "II": "orange", "III": "yellow", "IV": "blue"}
 RESOLVED = "green"
 
 
@@ -61,7 +60,7 @@ class FeishuChannel(HttpChannel):
                 f"<at id={u}></at>" for u in self.config.at_user_ids]
             if ats:
                 elements.append({"tag": "markdown", "content": " ".join(ats)})
-        colour = RESOLVED if alert.kind == "resolved" else TEMPLATE[alert.severity.value]
+        colour = RESOLVED if alert.kind == "resolved" else alert.severity.feishu_template
         return {
             "msg_type": "interactive",
             "card": {

@@ -36,15 +36,18 @@ class HttpChannel(Channel):
         self._clock = clock
         self._client = httpx.Client(timeout=config.timeout.total_seconds(), follow_redirects=False)
 
-    def post_json(self, url: str, body: Any) -> httpx.Response:
+    def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST ``content``; transport failures become :class:`ChannelError` (the one place they are translated)."""
         try:
-            resp = self._client.post(url, content=dumps(body),
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
+            return self._client.post(url, content=content, headers=headers)
         except httpx.TimeoutException:
             raise ChannelError(self.name, f"timed out after {self.config.timeout.total_seconds():g}s") from None
         except httpx.HTTPError as exc:
             # str(exc) can contain the URL (and its token): report the class only
             raise ChannelError(self.name, f"cannot connect: {exc.__class__.__name__}") from None
+
+    def post_json(self, url: str, body: Any) -> httpx.Response:
+        resp = self.post(url, dumps(body), {"Content-Type": "application/json; charset=utf-8"})
         if resp.status_code >= 300:
             detail = f": {short(resp.text)}" if resp.text.strip() else ""
             raise ChannelError(self.name, f"HTTP {resp.status_code} {resp.reason_phrase}{detail}",

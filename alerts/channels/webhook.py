@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from typing import Literal
 
-import httpx
 from pydantic import SecretStr
 
 from alerts.alert import Alert
-from alerts.channels.base import Channel, ChannelConfig
+from alerts.channels.base import ChannelConfig
+from alerts.channels.http import HttpChannel
 from alerts.message import headline, render_markdown
 from monitor.core.errors import ChannelError
 
@@ -38,14 +37,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     config_model = WebhookConfig
     config: WebhookConfig
-
-    def __init__(self, config: WebhookConfig, *, clock=time.time):
-        super().__init__(config)
-        self._clock = clock
-        self._client = httpx.Client(timeout=config.timeout.total_seconds(), follow_redirects=False)
 
     def build_payload(self, alert: Alert) -> dict:
         return {
@@ -83,15 +77,6 @@ class WebhookChannel(Channel):
 
     def send(self, payload: dict) -> None:
         body, headers = self.request(payload)
-        try:
-            resp = self._client.post(self.config.url.get_secret_value(), content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise ChannelError(self.name, f"timed out after {self.config.timeout.total_seconds():g}s") from None
-        except httpx.HTTPError as exc:
-            # str(exc) can contain the URL (and its token): report the class only
-            raise ChannelError(self.name, f"cannot connect: {exc.__class__.__name__}") from None
+        resp = self.post(self.config.url.get_secret_value(), body, headers)
         if resp.status_code >= 300:
             raise ChannelError(self.name, f"HTTP {resp.status_code} {resp.reason_phrase}", status=resp.status_code)
-
-    def close(self) -> None:
-        self._client.close()

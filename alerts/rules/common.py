@@ -15,12 +15,11 @@ from nlp.crisis import raises_severity
 
 EVIDENCE_SIZE = 5
 T = TypeVar("T")
-ORDER = (Severity.IV, Severity.III, Severity.II, Severity.I)
 
 
 def raise_severity(severity: Severity, levels: int = 1) -> Severity:
     """``levels`` steps up the scale, capped at I (特别重大)."""
-    return ORDER[min(len(ORDER) - 1, ORDER.index(Severity(severity)) + levels)]
+    return Severity(severity).raised(levels)
 
 
 def level_for(value: float, thresholds: Sequence[float]) -> Severity:
@@ -29,7 +28,7 @@ def level_for(value: float, thresholds: Sequence[float]) -> Severity:
     At or above ``thresholds[0]`` is III, ``thresholds[1]`` II, ``thresholds[2]`` I; below is IV.
     """
     level = Severity.IV
-    for severity, threshold in zip(ORDER[1:], thresholds):
+    for severity, threshold in zip(Severity.ascending()[1:], thresholds):
         if value >= threshold:
             level = severity
     return level
