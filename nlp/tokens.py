@@ -137,7 +137,3 @@ def char_features(text: str) -> dict[str, float]:
 
 def is_char_feature(name: str) -> bool:
     return name[0] in "|~"
-
-
-def text_features(text: str) -> dict[str, float]:
-    return features(tokenize(text))

@@ -96,12 +96,6 @@ class HttpResponse:
     not_modified: bool = False
 
     @property
-    def media_type(self) -> str | None:
-        if not self.content_type:
-            return None
-        return _parse_content_type(self.content_type).get_content_type()
-
-    @property
     def charset(self) -> str | None:
         if not self.content_type:
             return None

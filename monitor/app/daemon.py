@@ -248,9 +248,6 @@ class Daemon:
     def wait(self, timeout: float | None = None) -> bool:
         return self._stop.wait(timeout)
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     def run_until_signalled(self) -> bool:
         """Run in the foreground until SIGINT/SIGTERM; SIGHUP reloads. True on a clean stop."""
         def on_stop(signum, _frame):

@@ -50,10 +50,6 @@ class Mention:
     def is_negative(self) -> bool:
         return self.label == "negative"
 
-    @property
-    def is_duplicate(self) -> bool:
-        return self.dup_kind is not None
-
 
 @dataclass(frozen=True)
 class SourceState:
