@@ -85,8 +85,11 @@ def test_counts_through_a_named_rule_of_a_config(tmp_path):
     _, loose = replay("--counts", COUNTS, "--config", cfg)
     _, strict = replay("--counts", COUNTS, "--config", cfg, "--rule", "紧")
     assert loose == []  # the first negative_spike rule wants three hot buckets in a row; the burst has two
-    assert [(p["rule"], p["at"]) for p in strict if p["kind"] == "firing"] == [
-        ("紧", "2024-06-01T07:35:00+00:00"), ("紧", "2024-06-01T09:15:00+00:00")]  # confirm 1: the lone 14 too
+    # confirm 1: the lone 14 pages too; its incident, resolved at 08:05, reopens for the burst and, unacknowledged
+    # for 30 minutes, reminds — the daemon's pages
+    assert [(p["rule"], p["at"], p["kind"], p["incident_id"]) for p in strict if p["kind"] != "recovered"] == [
+        ("紧", "2024-06-01T07:35:00+00:00", "firing", 1), ("紧", "2024-06-01T09:15:00+00:00", "reopened", 1),
+        ("紧", "2024-06-01T09:45:00+00:00", "reminder", 1)]
     assert strict[0]["reason"].endswith("（5m周期异常）")
 
 

@@ -8,7 +8,10 @@
   other page is false; after a page, further pages within ``refractory`` are not counted (one
   burst counts once). Gives precision, recall and detection delay.
 
-Pure functions of their inputs; the only I/O is in the ``load_*`` readers.
+The pages are the daemon's: rule matches go through the same :class:`IncidentManager` (incident
+policy, reopening, escalation reminders, quiet hours) on a scratch in-memory database, with the
+replay clock as its time (:class:`ReplayIncidents`). Silences are not replayed: they only mute
+delivery. Apart from that scratch database the only I/O is in the ``load_*`` readers.
 """
 
 from __future__ import annotations
@@ -23,30 +26,37 @@ from statistics import median
 from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
+from alerts.alert import Alert
 from alerts.engine import RuleEngine
+from alerts.incidents import IncidentManager
 from alerts.rules.base import Match, RuleConfig
 from alerts.rules.negative_spike import NegativeSpikeConfig, NegativeSpikeRule
-from monitor.core.errors import UsageError
 from monitor.core.domain import Mention
+from monitor.core.errors import UsageError
+from monitor.storage import Database
+from monitor.storage import incidents as incident_store
 
 DEFAULT_TOPIC = "全部"
 REFRACTORY = timedelta(hours=1)
+DETECTIONS = ("firing", "escalated", "reopened")  # pages that say a rule found something (scored)
 _MENTION_FIELDS = {f.name for f in fields(Mention)}
 
 
 @dataclass(frozen=True)
 class Page:
-    """One notice the daemon would send: ``firing`` (new), ``escalated`` (worse) or ``recovered``."""
+    """One notice the daemon would send: ``firing`` (new), ``escalated`` (worse), ``reopened``
+    (again soon after being resolved), ``reminder`` (still unacknowledged) or ``recovered`` (已恢复)."""
 
     at: datetime
     kind: str
-    match: Match
+    alert: Alert
+    rule_type: str
 
     def as_json(self) -> dict[str, Any]:
-        m = self.match
-        return {"at": self.at.isoformat(), "kind": self.kind, "severity": m.severity.value, "topic": m.topic,
-                "rule": m.rule, "rule_type": m.rule_type, "reason": m.reason, "numbers": m.numbers,
-                "evidence": [e.external_id for e in m.evidence]}
+        a = self.alert
+        return {"at": self.at.isoformat(), "kind": self.kind, "severity": a.severity.value, "topic": a.topic,
+                "rule": a.rule, "rule_type": self.rule_type, "reason": a.reason, "numbers": a.numbers,
+                "evidence": [e.external_id for e in a.top_mentions], "incident_id": a.incident_id}
 
 
 @dataclass(frozen=True)
@@ -67,70 +77,104 @@ class Score:
 
 
 # -- replay --------------------------------------------------------------------------------
-def pages_of(matches: Iterable[Match]) -> list[Page]:
-    """The notices matches become, as the incident manager sends them: ``firing`` (a new
-    incident), ``escalated`` (severity grew) or ``recovered``. A match that only adds evidence
-    at the same or a lower severity sends nothing."""
-    active: dict[str, Any] = {}
-    out = []
-    for m in matches:
-        current = active.get(m.group_key)
-        if m.kind == "recovered":
-            if current is not None:
-                out.append(Page(m.at, "recovered", m))
-            active.pop(m.group_key, None)
-        elif current is None:
-            out.append(Page(m.at, "firing", m))
-            active[m.group_key] = m.severity
-        elif m.severity > current:
-            out.append(Page(m.at, "escalated", m))
-            active[m.group_key] = m.severity
-    return out
+class ReplayIncidents:
+    """The daemon's incident handling (:class:`IncidentManager` from the config, or its defaults) on a
+    scratch in-memory database; :meth:`step` is what the daemon does with a batch of matches at ``now``."""
+
+    def __init__(self, config=None):
+        self.db = Database("sqlite://")
+        self.db.migrate()
+        self.manager = IncidentManager.from_config(self.db, config) if config is not None else IncidentManager(self.db)
+        self._rule_types: dict[tuple[str, str], str] = {}
+        self._due: datetime | None = None  # the earliest next_escalation_at of an open incident
+
+    def step(self, matches: Sequence[Match], now: datetime, *, remind: bool = True) -> list[Page]:
+        """``handle`` the matches and, with ``remind``, send the reminders due (as the daemon's tick)."""
+        for m in matches:
+            self._rule_types[m.topic, m.rule] = m.rule_type
+        alerts = self.manager.handle(matches, now)
+        # reminders(now) finds nothing before the earliest due time, and only handle/reminders move it
+        # (nobody acknowledges in a replay): skip the provably empty calls, which are most of them.
+        due = remind and self._due is not None and self._due <= now
+        if due:
+            alerts += self.manager.reminders(now)
+        if matches or due:
+            with self.db.session() as s:
+                self._due = incident_store.next_escalation_at(s)
+        return [Page(a.at, "recovered" if a.kind == "resolved" else a.kind, a,
+                     self._rule_types.get((a.topic, a.rule), "")) for a in alerts]
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def pages_of(matches: Iterable[Match], config=None) -> list[Page]:
+    """The notices matches become through the daemon's incident handling, each handled at its own
+    time ``at`` (no clock runs in between, so no reminders). A match that only adds evidence at the
+    same or a lower severity sends nothing."""
+    incidents = ReplayIncidents(config)
+    try:
+        return [p for m in matches for p in incidents.step([m], m.at, remind=False)]
+    finally:
+        incidents.close()
 
 
 def replay_counts(counts: Sequence[tuple[datetime, int]], config: NegativeSpikeConfig | None = None,
-                  topic: str = DEFAULT_TOPIC, advance: Callable[[int], None] | None = None) -> list[Page]:
+                  topic: str = DEFAULT_TOPIC, advance: Callable[[int], None] | None = None, *,
+                  app_config=None) -> list[Page]:
     """Run a count series through ``negative_spike``. Row *t* covers ``[t, t + bucket)``:
-    its count is placed mid-bucket and the rule evaluated when the bucket ends."""
+    its count is placed mid-bucket and the rule evaluated when the bucket ends. Incidents follow
+    ``app_config`` (time zone, escalation, quiet hours, plans) or the defaults."""
     config = config or NegativeSpikeConfig(name="负面激增", type="negative_spike")
     if not counts:
         return []
     rule = NegativeSpikeRule(config, topic, counts[0][0])
     half = config.bucket / 2
-    matches: list[Match] = []
-    for at, value in sorted(counts, key=lambda c: c[0]):
-        matches.extend(rule.add_counts(at + half, value, now=at + config.bucket))
-        if advance is not None:
-            advance(1)
-    return pages_of(matches)
+    incidents = ReplayIncidents(app_config)
+    pages: list[Page] = []
+    try:
+        for at, value in sorted(counts, key=lambda c: c[0]):
+            now = at + config.bucket
+            pages += incidents.step(rule.add_counts(at + half, value, now=now), now)
+            if advance is not None:
+                advance(1)
+    finally:
+        incidents.close()
+    return pages
 
 
 def replay_mentions(mentions: Sequence[Mention], rules: Sequence[RuleConfig], topics: Sequence[str],
                     step: timedelta = timedelta(minutes=1), tail: timedelta = timedelta(hours=2),
-                    advance: Callable[[int], None] | None = None) -> list[Page]:
-    """Feed mentions in publish order and evaluate every ``step`` of simulated time (as the
-    daemon's polls and rule ticks would), from the first mention to ``tail`` after the last
-    one (so recoveries show)."""
+                    advance: Callable[[int], None] | None = None, *, app_config=None) -> list[Page]:
+    """Feed mentions in publish order and evaluate every ``step`` of simulated time, from the first
+    mention to ``tail`` after the last one (so recoveries show). Each step is what the daemon does on a
+    poll (the new mentions through the rules, the matches to the incidents) and then on its rules tick
+    (the rules at ``now`` with no new data, then the reminders due)."""
     if not mentions:
         return []
     ordered = sorted(mentions, key=lambda m: m.published_at)
     start = ordered[0].published_at
     engine = RuleEngine(rules, topics, started_at=start)
+    incidents = ReplayIncidents(app_config)
     end = ordered[-1].published_at + tail
-    matches: list[Match] = []
+    pages: list[Page] = []
     i, now = 0, start
-    while True:
-        j = i
-        while j < len(ordered) and ordered[j].published_at <= now:
-            j += 1
-        matches.extend(engine.add_data(ordered[i:j], now))
-        if advance is not None and j > i:
-            advance(j - i)
-        i = j
-        if now >= end and i >= len(ordered):
-            break
-        now += step
-    return pages_of(matches)
+    try:
+        while True:
+            j = i
+            while j < len(ordered) and ordered[j].published_at <= now:
+                j += 1
+            pages += incidents.step(engine.add_data(ordered[i:j], now), now, remind=False)
+            pages += incidents.step(engine.tick(now), now)
+            if advance is not None and j > i:
+                advance(j - i)
+            i = j
+            if now >= end and i >= len(ordered):
+                break
+            now += step
+    finally:
+        incidents.close()
+    return pages
 
 
 # -- scoring -------------------------------------------------------------------------------
@@ -154,12 +198,17 @@ def score_pages(pages: Iterable[datetime], windows: Sequence[tuple[datetime, dat
 
 def summary_lines(pages: Sequence[Page], span: tuple[datetime, datetime] | None,
                   score: Score | None) -> list[str]:
-    kinds = {k: sum(1 for p in pages if p.kind == k) for k in ("firing", "escalated", "recovered")}
-    lines = [f"replay: {kinds['firing']} pages, {kinds['escalated']} escalations, {kinds['recovered']} recoveries"]
+    kinds = {k: sum(1 for p in pages if p.kind == k) for k in ("firing", "escalated", "recovered", "reopened",
+                                                               "reminder")}
+    opened = kinds["firing"] + kinds["reopened"]
+    reopened = f" ({kinds['reopened']} reopened)" if kinds["reopened"] else ""
+    lines = [f"replay: {opened} pages{reopened}, {kinds['escalated']} escalations, {kinds['recovered']} recoveries"]
+    if kinds["reminder"]:
+        lines[0] += f", {kinds['reminder']} reminders"
     if span is not None:
         days = (span[1] - span[0]) / timedelta(days=1)
         if days >= 1:
-            lines[0] += f" over {days:.1f} days ({kinds['firing'] / days:.2f} pages/day)"
+            lines[0] += f" over {days:.1f} days ({opened / days:.2f} pages/day)"
         elif days > 0:
             lines[0] += f" over {days * 24:.1f} hours"
     if score is not None:

@@ -4,8 +4,9 @@
     monitor replay --counts series.csv [--config FILE]  # negatives per bucket through negative_spike
     ... --labels labels.json                            # + precision, recall and detection delay
 
-Each page the daemon would send is printed to stdout as one JSON line (``at``, ``kind``
-firing/escalated/recovered, ``severity``, ``topic``, ``rule``, ``reason``, ``numbers``); a summary
+Each page the daemon would send — its incident handling replayed: reopening, reminders, quiet
+hours — is printed to stdout as one JSON line (``at``, ``kind`` firing/escalated/reopened/reminder/
+recovered, ``severity``, ``topic``, ``rule``, ``reason``, ``numbers``, ``incident_id``); a summary
 goes to stderr. Without ``--config`` the rule is ``negative_spike`` with its default settings.
 Registered on the main app by one import line in :mod:`monitor.cli.main`.
 """
@@ -26,8 +27,8 @@ from monitor.app.config import load_config
 from monitor.core.configtypes import parse_duration
 from monitor.core.errors import UsageError
 from monitor.app.progress import progress_counter
-from monitor.app.replay import (DEFAULT_TOPIC, load_counts, load_mentions, load_windows, replay_counts, replay_mentions,
-                            score_pages, summary_lines)
+from monitor.app.replay import (DEFAULT_TOPIC, DETECTIONS, load_counts, load_mentions, load_windows, replay_counts,
+                                replay_mentions, score_pages, summary_lines)
 from nlp.topics import Topic, TopicMatcher
 
 
@@ -55,7 +56,7 @@ def replay(
     if counts is not None:
         data = load_counts(counts, zone)
         with progress_counter("replaying", len(data), unit="buckets") as advance:
-            pages = replay_counts(data, _spike_config(cfg, rule), topic, advance=advance)
+            pages = replay_counts(data, _spike_config(cfg, rule), topic, advance=advance, app_config=cfg)
         span = (data[0][0], data[-1][0])
     else:
         try:
@@ -71,7 +72,7 @@ def replay(
         rules = cfg.rules if cfg is not None and cfg.rules else (NegativeSpikeConfig(name="负面激增",
                                                                                       type="negative_spike"),)
         with progress_counter("replaying", len(data), unit="mentions") as advance:
-            pages = replay_mentions(data, rules, topics, step=every, advance=advance)
+            pages = replay_mentions(data, rules, topics, step=every, advance=advance, app_config=cfg)
         span = (min(m.published_at for m in data), max(m.published_at for m in data)) if data else None
     for page in pages:
         typer.echo(json.dumps(page.as_json(), ensure_ascii=False))
@@ -79,7 +80,7 @@ def replay(
     if labels is not None:
         windows = load_windows(labels, series or (counts.name if counts is not None else mentions.name), zone,
                                strict=series is not None)
-        score = score_pages([p.at for p in pages if p.kind != "recovered"], windows)
+        score = score_pages([p.at for p in pages if p.kind in DETECTIONS], windows)
     for line in summary_lines(pages, span, score):
         err.print(line, highlight=False, markup=False)
 

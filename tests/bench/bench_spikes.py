@@ -108,7 +108,7 @@ def negative_spike(**settings) -> Detector:
     config = NegativeSpikeConfig(name="负面激增", type="negative_spike", warmup="1d", **settings)
 
     def detect(counts: Counts) -> list[datetime]:
-        return [p.at for p in replay_counts(counts, config) if p.kind == "firing"]
+        return [p.at for p in replay_counts(counts, config) if p.kind in ("firing", "reopened")]
     return detect
 
 
