@@ -18,8 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/monitor run --demo
 
-## make test: run the whole test suite (PostgreSQL too when MONITOR_TEST_DATABASE_URL is set)
+## make test: check the layers contract, then run the whole test suite (PostgreSQL too when MONITOR_TEST_DATABASE_URL is set)
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 ## make bench: run every benchmark (tests/bench/bench_*.py); each reports against a baseline measured in the same run
