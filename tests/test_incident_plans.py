@@ -85,9 +85,11 @@ def test_default_reminders_repeat_with_backoff_to_every_channel(db):
     m = manager(db, escalation=(), settings=IncidentsConfig(realert_every="30m", realert_limit=2))
     [first] = m.handle([make_match()], T0)
     assert first.channels is None
-    assert [a.kind for a in m.reminders(T0 + 30 * MIN)] == ["reminder"]
+    assert [(a.kind, a.dedup_key) for a in m.reminders(T0 + 30 * MIN)] == [
+        ("reminder", f"incident-{first.incident_id}-reminder-IV-s0r1")]
     assert m.reminders(T0 + 89 * MIN) == []
-    assert [a.kind for a in m.reminders(T0 + 90 * MIN)] == ["reminder"]  # 30m then 60m
+    assert [(a.kind, a.dedup_key) for a in m.reminders(T0 + 90 * MIN)] == [  # 30m then 60m
+        ("reminder", f"incident-{first.incident_id}-reminder-IV-s0r2")]  # each reminder its own notification
     assert m.reminders(T0 + 24 * 60 * MIN) == []  # limit reached
 
 

@@ -141,6 +141,7 @@ def test_flare_up_soon_after_resolve_reopens_the_incident_and_pages(db):
 
     [alert] = manager.handle([make_match(severity=Severity.III)], T0 + 30 * MIN)  # within reopen_within (2h)
     assert (alert.kind, alert.incident_id, alert.severity) == ("reopened", incident_id, Severity.III)
+    assert alert.dedup_key == f"incident-{incident_id}-reopened-III-r1"
     [row] = incidents(db)
     assert (row.status, row.reopened_count, row.acked_by, row.resolved_at) == ("open", 1, None, None)
     assert events(db, incident_id)[-1] == ("reopened", "system")
