@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import IncidentRow, IncidentStepRow
@@ -145,15 +145,6 @@ def listing(s: Session, status: str | None = None, since: datetime | None = None
     if since:
         stmt = stmt.where(IncidentRow.opened_at >= since)
     return [_incident(r) for r in s.scalars(stmt)]
-
-
-def overlapping(s: Session, start: datetime, end: datetime) -> list[Incident]:
-    """Incidents active at some time in ``[start, end)``: opened before ``end``, not resolved before ``start``."""
-    rows = s.scalars(select(IncidentRow)
-                     .where(IncidentRow.opened_at < end,
-                            or_(IncidentRow.resolved_at.is_(None), IncidentRow.resolved_at >= start))
-                     .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()))
-    return [_incident(r) for r in rows]
 
 
 def counts(s: Session) -> dict[tuple[str, str], int]:
