@@ -10,14 +10,12 @@ deterministically into a training part and a held-out part (by mention), so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from monitor.core.errors import UsageError
-from monitor.storage.models import MentionRow, SentimentFeedbackRow
+from monitor.storage import Session, repo
+from monitor.storage import feedback as store
+from monitor.storage.feedback import Feedback
 from nlp.datasets import Example, split_holdout
 
 FEEDBACK_LABELS = ("negative", "neutral", "positive")
@@ -26,19 +24,6 @@ LABEL_ALIASES = {"neg": "negative", "negative": "negative", "0": "negative", "�
                  "neutral": "neutral", "neu": "neutral", "中性": "neutral"}
 FEEDBACK_WEIGHT = 3.0  # a correction counts as much as three base documents
 HOLDOUT_SHARE = 0.2
-
-
-@dataclass(frozen=True)
-class Feedback:
-    id: int
-    mention_id: int | None
-    label: str
-    text: str
-    actor: str
-    at: datetime
-    previous_label: str | None
-    previous_score: float | None
-    model_version: str | None
 
 
 def normalise_label(value: str) -> str:
@@ -51,29 +36,19 @@ def normalise_label(value: str) -> str:
 def record(session: Session, mention_id: int, label: str, actor: str, now: datetime) -> Feedback:
     """Store a correction of mention ``mention_id``'s sentiment; the mention's stored label is not rewritten."""
     label = normalise_label(label)
-    mention = session.get(MentionRow, mention_id)
-    if mention is None:
+    found = repo.mentions_by_ids(session, [mention_id])
+    if not found:
         raise UsageError(f"no mention #{mention_id}")
-    row = SentimentFeedbackRow(mention_id=mention_id, label=label, text=mention.text, actor=actor, at=now,
-                               previous_label=mention.sentiment_label, previous_score=mention.sentiment_score,
-                               model_version=mention.model_version)
-    session.add(row)
-    session.flush()
-    return _to_feedback(row)
-
-
-def _to_feedback(row: SentimentFeedbackRow) -> Feedback:
-    return Feedback(row.id, row.mention_id, row.label, row.text, row.actor, row.at, row.previous_label,
-                    row.previous_score, row.model_version)
+    m = found[0]
+    return store.add(session, mention_id, label, m.text, actor, now, previous_label=m.label,
+                     previous_score=m.score, model_version=m.model_version)
 
 
 def latest(session: Session) -> list[Feedback]:
     """The newest correction per mention (corrections of pruned mentions count by their own id)."""
-    rows = session.scalars(select(SentimentFeedbackRow).order_by(SentimentFeedbackRow.id))
     newest: dict[object, Feedback] = {}
-    for row in rows:
-        key = row.mention_id if row.mention_id is not None else f"f{row.id}"
-        newest[key] = _to_feedback(row)
+    for f in store.every(session):
+        newest[f.mention_id if f.mention_id is not None else f"f{f.id}"] = f
     return list(newest.values())
 
 

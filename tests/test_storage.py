@@ -3,13 +3,14 @@ cursor moved only with stored items."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, inspect, select
 
+from monitor.core.domain import Mention
 from monitor.core.errors import StorageError
 from monitor.storage import Database, repo
 from monitor.storage.models import MentionRow, SourceStateRow
@@ -52,6 +53,26 @@ def test_insert_is_idempotent_and_times_come_back_as_aware_utc(db):
         assert back.topics == ("品牌A", "品牌B") and back.score == first.score and back.label == "negative"
         assert repo.known_external_ids(s, "weibo", ["m1", "m2", "m3"]) == {"m1", "m2"}
         assert [m.external_id for m in repo.mentions_since(s, T0 - timedelta(minutes=1))] == ["m1", "m2"]
+
+
+def test_mention_mapping_is_derived_from_the_fields_and_round_trips(db):
+    """Mention <-> row is derived from the dataclass fields and the columns (+ ``repo.RENAMED``): every
+    column is a field, every field but dedup's in-batch link is stored, and a mention comes back equal."""
+    assert set(repo.MENTION_COLUMNS.values()) == {c.name for c in MentionRow.__table__.columns}
+    assert {f.name for f in fields(Mention)} - set(repo.MENTION_COLUMNS) == {"duplicate_of"}
+    full = make_mention(external_id="full", title="标题", parent_id="p1", crisis_words=("维权", "315"),
+                        platform="weibo", author_followers=12000, likes=3, reposts=4, comments=5,
+                        simhash=-(2**63) + 7, story_id=99, dup_kind="near", repost_count=2)
+    bare = Mention(source="rss", external_id="bare", text="t", raw_text="t", published_at=T0, fetched_at=T0,
+                   content_hash="h")
+    with db.session() as s:
+        stored = repo.insert_mentions(s, [full, bare])
+    assert stored == [replace(full, id=stored[0].id), replace(bare, id=stored[1].id)]
+    with db.session() as s:
+        assert repo.mentions_by_ids(s, [m.id for m in stored]) == stored
+        assert repo.mentions_since(s, T0) == stored
+        row = s.get(MentionRow, stored[0].id)
+        assert (row.sentiment_label, row.sentiment_score, row.crisis_words) == ("negative", 0.1, ["维权", "315"])
 
 
 def test_naive_datetime_is_refused(db):

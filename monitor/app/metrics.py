@@ -14,10 +14,8 @@ from typing import Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
 
-from monitor.storage import Database
-from monitor.storage.models import IncidentRow, NotificationRow, SourceStateRow
+from monitor.storage import Database, history, repo
 
 NAMESPACE = "yuqing"
 
@@ -38,14 +36,12 @@ class _DatabaseCollector:
         failing = GaugeMetricFamily(f"{NAMESPACE}_source_consecutive_failures",
                                     "Consecutive failed polls per source", labels=["source"])
         with self.db.session() as s:
-            for severity, status, n in s.execute(select(IncidentRow.severity, IncidentRow.status, func.count())
-                                                 .group_by(IncidentRow.severity, IncidentRow.status)):
+            for severity, status, n in history.incident_counts(s):
                 incidents.add_metric([severity, status], n)
-            for channel, status, n in s.execute(select(NotificationRow.channel, NotificationRow.status, func.count())
-                                                .group_by(NotificationRow.channel, NotificationRow.status)):
+            for channel, status, n in history.notification_counts(s):
                 deliveries.add_metric([channel, status], n)
-            for name, n in s.execute(select(SourceStateRow.name, SourceStateRow.consecutive_failures)):
-                failing.add_metric([name], n or 0)
+            for st in repo.source_states(s):
+                failing.add_metric([st.name], st.consecutive_failures or 0)
         return [incidents, deliveries, failing]
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,14 +52,14 @@ def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Menti
     for m in mentions:
         if m.duplicate_of is not None:
             root_id = _story_root(session, m.duplicate_of, roots)
-            m = _with(m, story_id=root_id) if root_id is not None else _with(m, dup_kind=None, duplicate_of=None)
+            m = replace(m, story_id=root_id) if root_id is not None else replace(m, dup_kind=None, duplicate_of=None)
         new_id = session.execute(add, _row_values(m)).scalar_one_or_none()
         if new_id is None:
             continue
         roots[(m.source, m.external_id)] = m.story_id or new_id
         if m.story_id is not None:
             session.execute(count_repost, {"root_id": m.story_id})
-        inserted.append(_with(m, id=new_id))
+        inserted.append(replace(m, id=new_id))
     return inserted
 
 
@@ -86,86 +87,57 @@ def dedup_history(session: Session, since: datetime, limit: int) -> list[tuple[s
     return [tuple(r) for r in session.execute(stmt)][::-1]
 
 
-def _row_values(m: Mention) -> dict:
-    return {
-        "source": m.source,
-        "external_id": m.external_id,
-        "url": m.url,
-        "author": m.author,
-        "title": m.title,
-        "text": m.text,
-        "raw_text": m.raw_text,
-        "parent_id": m.parent_id,
-        "content_hash": m.content_hash,
-        "published_at": m.published_at,
-        "fetched_at": m.fetched_at,
-        "sentiment_score": m.score,
-        "sentiment_label": m.label,
-        "model_version": m.model_version,
-        "topics": list(m.topics),
-        "crisis_words": list(m.crisis_words),
-        "platform": m.platform,
-        "author_followers": m.author_followers,
-        "likes": m.likes,
-        "reposts": m.reposts,
-        "comments": m.comments,
-        "simhash": m.simhash,
-        "story_id": m.story_id,
-        "dup_kind": m.dup_kind,
-        "repost_count": m.repost_count,
-    }
+# -- Mention <-> mentions row, derived once ----------------------------------------------------
+# Every Mention field is stored in the column of its name, except these renamed ones; a field without
+# a column (``duplicate_of``: dedup's link to a story root, resolved to ``story_id`` on insert) is not stored.
+# So a new mention column touches the migration, the model and the domain type only.
+RENAMED = {"score": "sentiment_score", "label": "sentiment_label"}
+_TABLE = MentionRow.__table__
+MENTION_COLUMNS: dict[str, str] = {
+    f.name: RENAMED.get(f.name, f.name) for f in fields(Mention) if RENAMED.get(f.name, f.name) in _TABLE.c}
+# A NULL reads back as the field's default when that is not None (0, ()); tuple fields are stored as JSON lists.
+_DEFAULTS = {f.name: f.default for f in fields(Mention) if f.default is not MISSING and f.default is not None}
 
 
-def _with(m: Mention, **changes) -> Mention:
-    from dataclasses import replace
+def mention_columns(*names: str) -> list[Any]:
+    """The columns of Mention fields ``names`` (every stored field when none is given), labelled with the
+    field names — select them and read each row with :func:`mention_fields`."""
+    return [_TABLE.c[MENTION_COLUMNS[n]].label(n) for n in names or MENTION_COLUMNS]
 
-    return replace(m, **changes)
+
+def mention_fields(row: Row) -> dict[str, Any]:
+    """The Mention field values of a row selected with :func:`mention_columns`."""
+    values = {}
+    for name, value in row._mapping.items():
+        default = _DEFAULTS.get(name)
+        values[name] = default if value is None else tuple(value) if isinstance(default, tuple) else value
+    return values
 
 
-def to_mention(row: MentionRow) -> Mention:
-    return Mention(
-        id=row.id,
-        source=row.source,
-        external_id=row.external_id,
-        text=row.text,
-        raw_text=row.raw_text,
-        published_at=row.published_at,
-        fetched_at=row.fetched_at,
-        content_hash=row.content_hash,
-        url=row.url,
-        author=row.author,
-        title=row.title,
-        parent_id=row.parent_id,
-        score=row.sentiment_score,
-        label=row.sentiment_label,
-        model_version=row.model_version,
-        topics=tuple(row.topics or ()),
-        crisis_words=tuple(row.crisis_words or ()),
-        platform=row.platform,
-        author_followers=row.author_followers,
-        likes=row.likes,
-        reposts=row.reposts,
-        comments=row.comments,
-        simhash=row.simhash,
-        story_id=row.story_id,
-        dup_kind=row.dup_kind,
-        repost_count=row.repost_count or 0,
-    )
+def to_mention(row: Row) -> Mention:
+    """The Mention of a row selected with ``mention_columns()`` (all of them)."""
+    return Mention(**mention_fields(row))
+
+
+def _row_values(m: Mention) -> dict[str, Any]:
+    """The columns to insert for ``m`` (the database assigns ``id``)."""
+    return {col: list(v) if isinstance(v := getattr(m, name), tuple) else v
+            for name, col in MENTION_COLUMNS.items() if name != "id"}
 
 
 def mentions_since(session: Session, since: datetime, until: datetime | None = None) -> list[Mention]:
     """Stored mentions published in [since, until), oldest first (to warm rules up after a restart)."""
-    stmt = select(MentionRow).where(MentionRow.published_at >= since)
+    stmt = select(*mention_columns()).where(MentionRow.published_at >= since)
     if until is not None:
         stmt = stmt.where(MentionRow.published_at < until)
-    return [to_mention(r) for r in session.scalars(stmt.order_by(MentionRow.published_at, MentionRow.id))]
+    return [to_mention(r) for r in session.execute(stmt.order_by(MentionRow.published_at, MentionRow.id))]
 
 
 def mentions_by_ids(session: Session, ids: Sequence[int]) -> list[Mention]:
     if not ids:
         return []
-    rows = session.scalars(select(MentionRow).where(MentionRow.id.in_(list(ids))))
-    by_id = {r.id: to_mention(r) for r in rows}
+    rows = session.execute(select(*mention_columns()).where(MentionRow.id.in_(list(ids))))
+    by_id = {m.id: m for m in map(to_mention, rows)}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -210,5 +182,27 @@ def record_poll_failure(session: Session, name: str, type_: str, error: str, now
     return row.consecutive_failures
 
 
-def source_states(session: Session) -> list[SourceStateRow]:
-    return list(session.scalars(select(SourceStateRow).order_by(SourceStateRow.name)))
+@dataclass(frozen=True)
+class SourceStatus:
+    """A source's stored state and poll history, as ``monitor sources`` and the health rules read it."""
+
+    name: str
+    type: str
+    cursor: str | None
+    etag: str | None
+    last_modified: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    last_item_at: datetime | None
+    items_stored: int
+    first_poll_at: datetime | None
+
+
+def source_states(session: Session) -> list[SourceStatus]:
+    """Every polled source, by name."""
+    names = [f.name for f in fields(SourceStatus)]
+    stmt = select(*(SourceStateRow.__table__.c[n] for n in names)).order_by(SourceStateRow.name)
+    return [SourceStatus(*row) for row in session.execute(stmt)]

@@ -1,7 +1,8 @@
 """复盘 reports: one incident's review, a day's or a period's summary, as HTML or Markdown.
 
-``build_incident_report`` / ``build_summary`` query the database into plain
-dataclasses (:mod:`monitor.app.reports.model`); ``write_report`` draws the chart
+``build_incident_report`` / ``build_summary`` read the stores (mentions streamed
+from :mod:`monitor.storage.history`) into plain dataclasses
+(:mod:`monitor.app.reports.model`); ``write_report`` draws the chart
 (:mod:`monitor.app.reports.chart`) and renders the Jinja2 templates in
 ``templates/``.
 """

@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from alerts.incident_desk import IncidentDesk
 from monitor.core.configtypes import parse_duration
-from monitor.app.reports.model import (ChannelStat, IncidentReport, IncidentSummary, Marker, MentionEntry, StepEntry,
-                                   TimelineEntry)
-from monitor.app.reports.scan import MentionStats, Track, choose_step, floor_to, mention_entries, no_progress, scan
-from monitor.storage import Database
-from monitor.storage.models import IncidentRow, NotificationRow
+from monitor.app.reports.model import ChannelStat, IncidentReport, IncidentSummary, Marker, StepEntry, TimelineEntry
+from monitor.app.reports.scan import (MentionStats, Track, choose_step, floor_to, mention_entries, mention_entry,
+                                     no_progress, scan)
+from monitor.storage import Database, history
 
 DEFAULT_RULE_WINDOW = timedelta(hours=1)
 
 
-def summarize(row: IncidentRow, *, carried_over: bool = False) -> IncidentSummary:
+def summarize(row, *, carried_over: bool = False) -> IncidentSummary:
+    """``row``: a stored incident (any record with the ``incidents`` columns as attributes)."""
     return IncidentSummary(
         id=row.id, title=row.title, topic=row.topic, rule=row.rule, severity=row.severity, status=row.status,
         reason=row.reason, numbers=dict(row.numbers or {}), opened_at=row.opened_at, acked_at=row.acked_at,
@@ -63,10 +61,7 @@ def build_incident_report(db: Database, incident_id: int, *, tz: str, now: datet
                      track=track, description=f"incident #{incident_id}: mentions")
         top_negative = mention_entries(s, stats.worst_ids())
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for channel, status, n in s.execute(
-                select(NotificationRow.channel, NotificationRow.status, func.count())
-                .where(NotificationRow.incident_id == incident_id)
-                .group_by(NotificationRow.channel, NotificationRow.status)):
+        for channel, status, n in history.notification_counts(s, incident_id):
             counts[channel][status] += n
     markers = [Marker(row.opened_at, "opened")]
     markers += [Marker(e.at, "escalated") for e in view.events if e.kind == "escalated"]
@@ -78,8 +73,7 @@ def build_incident_report(db: Database, incident_id: int, *, tz: str, now: datet
         series=stats.series(), markers=sorted(markers, key=lambda m: m.at),
         span_start=focus[0], span_end=focus[1], total=stats.focus_total, negative=stats.focus_negative,
         top_negative=top_negative, top_authors=stats.top_authors(),
-        evidence=[MentionEntry(m.id or 0, m.published_at, m.source, m.author, m.text, m.score, m.url,
-                               m.repost_count) for m in view.mentions],
+        evidence=[mention_entry(m) for m in view.mentions],
         notifications=[ChannelStat(c, v.get("sent", 0), v.get("failed", 0), v.get("silenced", 0))
                        for c, v in sorted(counts.items())],
         tz=tz, generated_at=now)

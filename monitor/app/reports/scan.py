@@ -15,11 +15,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from monitor.app.reports.model import AuthorEntry, MentionEntry, Series
-from monitor.storage.models import MentionRow
+from monitor.core.domain import Mention
+from monitor.storage import Session, history, repo
 
 T = TypeVar("T")
 Track = Callable[[Sequence[T], str], Iterable[T]]
@@ -125,17 +123,10 @@ def scan(session: Session, stats: MentionStats, *, topic: str | None = None,
          track: Track = no_progress, description: str = "mentions") -> MentionStats:
     """Feed every mention published in ``[stats.start, stats.end)`` (of ``topic``, if given) to ``stats``."""
     for lo, hi in track(list(_chunks(stats.start, stats.end)), description):
-        stmt = (select(MentionRow.id, MentionRow.published_at, MentionRow.sentiment_label,
-                       MentionRow.sentiment_score, MentionRow.topics, MentionRow.author,
-                       MentionRow.story_id, MentionRow.repost_count)
-                .where(MentionRow.published_at >= lo, MentionRow.published_at < hi)
-                .order_by(MentionRow.published_at, MentionRow.id))
-        for row in session.execute(stmt):
-            topics = tuple(row.topics or ())
-            if topic is not None and topic not in topics:
+        for p in history.mention_points(session, lo, hi):
+            if topic is not None and topic not in p.topics:
                 continue
-            stats.add(row.id, row.published_at, row.sentiment_label, row.sentiment_score, topics,
-                      row.author, row.story_id, row.repost_count or 0)
+            stats.add(p.id, p.published_at, p.label, p.score, p.topics, p.author, p.story_id, p.repost_count)
     return stats
 
 
@@ -147,10 +138,10 @@ def _chunks(start: datetime, end: datetime, size: timedelta = timedelta(days=1))
         lo = hi
 
 
+def mention_entry(m: Mention) -> MentionEntry:
+    return MentionEntry(m.id or 0, m.published_at, m.source, m.author, m.text, m.score, m.url, m.repost_count)
+
+
 def mention_entries(session: Session, ids: Sequence[int]) -> list[MentionEntry]:
     """Full mentions for ``ids``, in that order."""
-    if not ids:
-        return []
-    rows = {r.id: r for r in session.scalars(select(MentionRow).where(MentionRow.id.in_(list(ids))))}
-    return [MentionEntry(r.id, r.published_at, r.source, r.author, r.text, r.sentiment_score, r.url,
-                         r.repost_count or 0) for r in (rows[i] for i in ids if i in rows)]
+    return [mention_entry(m) for m in repo.mentions_by_ids(session, ids)]

@@ -6,15 +6,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
-
 from monitor.core.severity import Severity
 from monitor.core.errors import UsageError
 from monitor.app.reports.incident import summarize
 from monitor.app.reports.model import DayStat, SeverityStat, SummaryReport, TopicStat, mean_duration
 from monitor.app.reports.scan import MentionStats, Track, choose_step, mention_entries, no_progress, scan
-from monitor.storage import Database
-from monitor.storage.models import IncidentRow
+from monitor.storage import Database, history
 
 MAX_DAYS = 366
 
@@ -45,10 +42,7 @@ def build_summary(db: Database, first_day: date, last_day: date, *, tz: str, now
     with db.session() as s:
         stats = scan(s, MentionStats(start, end, step, tz=tz, top=top), track=track,
                      description=f"{label}: mentions")
-        rows = list(s.scalars(
-            select(IncidentRow)
-            .where(IncidentRow.opened_at < end, or_(IncidentRow.resolved_at.is_(None), IncidentRow.resolved_at >= start))
-            .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())))
+        rows = history.incidents_active_between(s, start, end)
         top_negative = mention_entries(s, stats.worst_ids())
     if not stats.total and not rows:
         raise UsageError(f"no data for {label} ({tz}): no mentions and no incidents")
