@@ -12,34 +12,12 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
+from alerts.rules.measurements import describe_numbers
 
 HEADLINES = {"firing": "舆情告警", "escalated": "舆情升级", "reminder": "未确认提醒", "reopened": "事件重开",
              "resolved": "已恢复"}
 SNIPPET = 60
 PLAN_STEPS = 3  # plan steps shown in a page (already numbered); the rest are in `monitor incidents show`
-
-NUMBER_LABELS = {
-    "current_negative": "当前窗口负面数",
-    "current_total": "当前窗口总量",
-    "negative_share": "负面占比",
-    "reference_negative": "参考窗口负面数",
-    "expected": "基准（折算到当前窗口）",
-    "ratio": "倍数",
-    "current": "当前值",
-    "baseline": "基准",
-    "threshold": "阈值",
-    "count": "条数",
-    "total": "总量",
-    "min_share": "占比阈值",
-    "followers": "粉丝数",
-    "min_followers": "粉丝阈值",
-    "keyword": "命中词",
-    "score": "舆情指数",
-    "z": "异常度 z",
-    "hot_buckets": "连续异常周期",
-    "failures": "连续失败次数",
-}
-HIDDEN_NUMBERS = {"window", "reference", "crisis_words"}  # already said in the reason
 
 
 def headline(alert: Alert) -> str:
@@ -51,12 +29,8 @@ def local_time(alert: Alert) -> str:
 
 
 def figures(alert: Alert) -> list[str]:
-    """``label value`` for each scalar number: the known ones in a fixed order, then the others."""
-    out = [f"{label} {alert.numbers[key]}" for key, label in NUMBER_LABELS.items() if key in alert.numbers]
-    for key, value in alert.numbers.items():
-        if key not in NUMBER_LABELS and key not in HIDDEN_NUMBERS and isinstance(value, (int, float, str)):
-            out.append(f"{key} {value}")
-    return out
+    """``label value`` for each figure worth showing (labels and order: :mod:`alerts.rules.measurements`)."""
+    return [f"{label} {value}" for label, value in describe_numbers(alert.numbers)]
 
 
 def fact_lines(alert: Alert) -> list[str]:

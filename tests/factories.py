@@ -59,10 +59,12 @@ def make_match(**overrides: Any) -> Match:
         "at": T0,
         "severity": Severity.IV,
         "reason": "「品牌A」负面声量激增：近10m负面 12 条",
-        "numbers": {"current_negative": 12, "ratio": 36.0, "window": "10m"},
+        "measurement": {"current_negative": 12, "ratio": 36.0, "window": "10m"},
         "evidence": (),
     }
     values.update(overrides)
+    if "numbers" in values:  # a plain dict, kept as it is (Figures)
+        values["measurement"] = values.pop("numbers")
     return Match(**values)
 
 

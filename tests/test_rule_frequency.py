@@ -25,6 +25,7 @@ def test_fires_at_count_within_window_with_reason_numbers_and_evidence():
     [m] = r.add_data(negatives(1, T0 + 2 * MIN, score=0.01), T0 + 3 * MIN)
     assert (m.kind, m.rule_type, m.severity, m.at) == ("firing", "frequency", Severity.IV, T0 + 3 * MIN)
     assert m.numbers == {"count": 5, "threshold": 5, "window": "10m"}
+    assert (m.measurement.count, m.measurement.window) == (5, 10 * MIN)  # typed: the window is a timedelta
     assert m.reason == "「品牌A」负面提及频繁：近10m 5 条，达到阈值 5 条的 1 倍"
     assert m.evidence[0].score == 0.01 and len(m.evidence) == 5
 

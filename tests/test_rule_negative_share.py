@@ -40,14 +40,14 @@ def test_fires_at_the_share_with_minimum_volume_exact_numbers_and_reason():
 def test_below_the_share_does_not_fire_however_large_the_volume():
     r = rule()
     assert r.add_data(mix(49, 51, T0), T0 + MIN) == []
-    assert r.measure(T0 + MIN)["negative_share"] == 0.49
+    assert r.measure(T0 + MIN).negative_share == 0.49
 
 
 def test_unscored_mentions_are_not_counted():
     r = rule()
     unscored = [make_mention(published_at=T0, label=None, score=None) for _ in range(20)]
     assert r.add_data(mix(6, 3, T0) + unscored, T0 + MIN) == []  # 9 scored < min_total
-    assert r.measure(T0 + MIN)["current_total"] == 9
+    assert r.measure(T0 + MIN).current_total == 9
 
 
 @pytest.mark.parametrize(("negative", "other", "severity"), [
@@ -87,4 +87,4 @@ def test_mentions_in_the_future_wait_and_old_ones_leave_the_window():
     r = rule(window="10m")
     assert r.add_data(mix(6, 4, T0 + 30 * MIN), T0) == []
     assert [m.kind for m in r.tick(T0 + 30 * MIN)] == ["firing"]
-    assert r.measure(T0 + 41 * MIN)["current_total"] == 0
+    assert r.measure(T0 + 41 * MIN).current_total == 0

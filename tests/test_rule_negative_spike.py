@@ -50,7 +50,7 @@ def test_no_page_during_warmup_even_for_a_huge_burst_then_pages_once_warm():
     burst = S + 11 * B + MIN
     assert r.add_data(negatives(40, burst), S + 59 * MIN) == []
     assert r.is_warm(S + 59 * MIN) is False
-    assert r.measure(S + 59 * MIN)["current_negative"] == 40
+    assert r.measure(S + 59 * MIN).current_negative == 40
 
     matches = r.tick(S + 60 * MIN)  # exactly `warmup` after the start; the burst is still in the window
 
@@ -91,7 +91,7 @@ def test_one_noisy_bucket_does_not_page_two_in_a_row_do():
     assert r.model.phi(nxt) == 1.0
 
     assert feed(r, [14], nxt) == []  # z = 12 / sqrt(2) = 8.5: hot (>= 6), short of z_immediate (20)
-    assert r.measure(S + (nxt + 1) * B)["hot_buckets"] == 1
+    assert r.measure(S + (nxt + 1) * B).hot_buckets == 1
     assert feed(r, [2, 2, 2], nxt + 1) == []
 
     matches = feed(r, [16, 16], nxt + 4)  # two consecutive: confirmed at the end of the second
@@ -136,7 +136,7 @@ def test_min_current_keeps_a_handful_of_complaints_from_paging():
     r = rule()
     nxt = calm(r, per_bucket=0)
     assert feed(r, [9], nxt) == []  # z = 40 on a silent topic, but 9 < min_current 10
-    assert r.measure(S + (nxt + 1) * B)["hot_buckets"] == 1
+    assert r.measure(S + (nxt + 1) * B).hot_buckets == 1
     assert [m.kind for m in feed(r, [10], nxt + 1)] == ["firing"]  # confirmed by the 9 before it
 
 
@@ -144,7 +144,7 @@ def test_spike_ratio_is_required_of_the_current_window():
     r = rule(z_threshold=1, confirm=1, min_current=1)
     nxt = calm(r)  # baseline 2 per window
     assert feed(r, [5], nxt) == []  # z 2.1 is hot, but 5 < 3 x 2
-    assert r.measure(S + (nxt + 1) * B)["ratio"] == 2.5
+    assert r.measure(S + (nxt + 1) * B).ratio == 2.5
     assert [m.kind for m in feed(r, [6], nxt + 1)] == ["firing"]  # exactly 3x
 
 
@@ -261,7 +261,7 @@ def test_mentions_published_after_now_wait_for_their_time():
     now = S + nxt * B + MIN
     ahead = now + timedelta(hours=2)  # e.g. a source with a wrong time zone
     assert r.add_data(negatives(12, ahead), now) == []
-    assert r.measure(now)["current_negative"] == 0
+    assert r.measure(now).current_negative == 0
     assert [m.kind for m in r.tick(ahead + MIN)] == ["firing"]
 
 
@@ -275,7 +275,7 @@ def test_positive_neutral_and_unscored_count_in_the_total_only():
             + [make_mention(published_at=now - MIN, label=None, score=None)])
     assert r.add_data(data, now) == []
     n = r.measure(now)
-    assert (n["current_negative"], n["current_total"], n["negative_share"]) == (4, 10, 0.4)
+    assert (n.current_negative, n.current_total, n.negative_share) == (4, 10, 0.4)
 
 
 def test_recorded_counts_drive_the_same_rule():

@@ -7,7 +7,9 @@ recovers). It never reads a clock, a database or the network, so tests drive
 it with plain values.
 
 Adding a rule type: one module with a ``*Config`` (``type: Literal["name"]``)
-and a :class:`Rule` subclass, plus one line in :mod:`alerts.rules.registry`.
+and a :class:`Rule` subclass, plus one line in :mod:`alerts.rules.registry`; its
+figures get a record in :mod:`alerts.rules.measurements` (a plugin may pass a
+plain dict instead, kept as ``Figures``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
+from alerts.rules.measurements import Figures, Measurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PluginConfig
 from monitor.core.domain import Mention
@@ -47,8 +50,9 @@ class Match:
     """A change in a rule's state for one topic.
 
     ``kind`` is ``"firing"`` (the condition started or got worse) or
-    ``"recovered"`` (back to baseline). ``numbers`` holds the figures that
-    decided it (current vs baseline …); ``evidence`` the most telling mentions.
+    ``"recovered"`` (back to baseline). ``measurement`` holds the figures that
+    decided it (current vs baseline …, :mod:`alerts.rules.measurements`);
+    ``evidence`` the most telling mentions.
     """
 
     kind: Literal["firing", "recovered"]
@@ -58,8 +62,19 @@ class Match:
     at: datetime
     severity: Severity
     reason: str  # one Chinese sentence: what fired and why
-    numbers: dict[str, Any] = field(default_factory=dict)
+    # A plain dict is accepted too and kept as it is (Figures): hand-built matches in tests, and
+    # plugin rule types that have no record of their own.
+    measurement: Measurement = field(default_factory=Figures)
     evidence: tuple[Mention, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.measurement, Mapping):
+            object.__setattr__(self, "measurement", Figures(values=dict(self.measurement)))
+
+    @property
+    def numbers(self) -> dict[str, Any]:
+        """The figures as stored and shown (``incidents.numbers``, pages, the webhook payload)."""
+        return self.measurement.as_numbers()
 
     @property
     def group_key(self) -> str:

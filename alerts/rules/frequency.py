@@ -19,6 +19,7 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, level_for, most_negative, with_crisis
+from alerts.rules.measurements import FrequencyMeasurement
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
 
@@ -91,15 +92,13 @@ class FrequencyRule(Rule):
         if change is None:
             return []
         kind, level = change
-        numbers = {"count": n, "threshold": cfg.count, "window": format_duration(cfg.window)}
+        measured = FrequencyMeasurement(count=n, threshold=cfg.count, window=cfg.window, crisis_words=tuple(words))
         if kind == "firing":
             reason = (f"「{self.topic}」{self.what()}频繁：近{format_duration(cfg.window)} {n} 条，"
                       f"达到阈值 {cfg.count} 条的 {n / cfg.count:.3g} 倍{crisis_note(words)}")
-            if words:
-                numbers["crisis_words"] = "、".join(words)
             evidence = most_negative(current)
         else:
             reason = (f"「{self.topic}」{self.what()}已回落：近{format_duration(cfg.window)} {n} 条，"
                       f"持续 {format_duration(cfg.resolve_after)} 低于阈值 {cfg.count} 条")
             evidence = ()
-        return [Match(kind, cfg.name, cfg.type, self.topic, now, level, reason, numbers, evidence)]
+        return [Match(kind, cfg.name, cfg.type, self.topic, now, level, reason, measured, evidence)]

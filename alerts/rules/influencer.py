@@ -21,6 +21,7 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_note, crisis_words, level_for, \
     with_crisis
+from alerts.rules.measurements import InfluencerMeasurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
@@ -78,7 +79,7 @@ class InfluencerRule(Rule):
             reason = (f"「{self.topic}」大V负面告警已平息：{format_duration(self.config.resolve_after)}内"
                       f"未再出现粉丝 {reach(self.config.min_followers)} 以上作者的负面内容")
             return [Match("recovered", self.config.name, self.config.type, self.topic, now, change[1], reason,
-                          {"window": format_duration(self.config.resolve_after)})]
+                          InfluencerMeasurement(window=self.config.resolve_after))]
         ranked = sorted(fresh, key=lambda m: (-self.severity(m).rank, -followers(m), m.published_at))
         top = ranked[0]
         severity = self.severity(top)
@@ -88,9 +89,7 @@ class InfluencerRule(Rule):
         text = " ".join(top.text.split())
         reason = (f"「{self.topic}」大V发布负面内容：{top.author or '未知作者'}（粉丝 {reach(followers(top))}）："
                   f"{text[:40] + '…' if len(text) > 40 else text}{crisis_note(words)}{more}")
-        numbers = {"followers": followers(top), "min_followers": self.config.min_followers, "count": len(fresh),
-                   "window": format_duration(self.config.resolve_after)}
-        if words:
-            numbers["crisis_words"] = "、".join(words)
-        return [Match("firing", self.config.name, self.config.type, self.topic, now, severity, reason, numbers,
+        measured = InfluencerMeasurement(followers=followers(top), min_followers=self.config.min_followers,
+                                         count=len(fresh), window=self.config.resolve_after, crisis_words=words)
+        return [Match("firing", self.config.name, self.config.type, self.topic, now, severity, reason, measured,
                       tuple(ranked[:EVIDENCE_SIZE]))]

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_words
+from alerts.rules.measurements import KeywordMeasurement
 from nlp.crisis import raises_severity
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PositiveDuration, format_duration
@@ -99,15 +100,15 @@ class KeywordRule(Rule):
         more = f"（本批共 {len(hits)} 条）" if len(hits) > 1 else ""
         reason = (f"「{self.topic}」出现敏感词「{'、'.join(words[:5])}」："
                   f"{first.author or '网友'}：{_snippet(first.text)}{more}")
-        numbers = {"keyword": "、".join(words), "count": len(hits),
-                   "window": format_duration(self.config.resolve_after)}
+        measured = KeywordMeasurement(keywords=tuple(words), count=len(hits), window=self.config.resolve_after)
         evidence = tuple(m for m, _ in hits[:EVIDENCE_SIZE])
-        return Match("firing", self.config.name, self.config.type, self.topic, now, severity, reason, numbers, evidence)
+        return Match("firing", self.config.name, self.config.type, self.topic, now, severity, reason, measured,
+                     evidence)
 
     def _recovered(self, now: datetime, severity: Severity) -> Match:
         reason = f"「{self.topic}」敏感词告警已平息：{format_duration(self.config.resolve_after)}内未再出现命中内容"
-        numbers = {"count": 0, "window": format_duration(self.config.resolve_after)}
-        return Match("recovered", self.config.name, self.config.type, self.topic, now, severity, reason, numbers)
+        measured = KeywordMeasurement(count=0, window=self.config.resolve_after)
+        return Match("recovered", self.config.name, self.config.type, self.topic, now, severity, reason, measured)
 
 
 def _snippet(text: str, size: int = 40) -> str:

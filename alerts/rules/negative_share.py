@@ -15,6 +15,7 @@ level (cap I).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal, Sequence
 
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
+from alerts.rules.measurements import NegativeShareMeasurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
@@ -59,17 +61,17 @@ class NegativeShareRule(Rule):
         self._recent.prune(now - self.config.window)
         return self._evaluate(now)
 
-    def measure(self, now: datetime) -> dict:
+    def measure(self, now: datetime) -> NegativeShareMeasurement:
         scored = self._recent.window(now - self.config.window, now)
         negative = sum(1 for m in scored if m.is_negative)
-        return {
-            "current_negative": negative,
-            "current_total": len(scored),
-            "negative_share": round(negative / len(scored), 3) if scored else 0.0,
-            "min_share": self.config.min_share,
-            "min_total": self.config.min_total,
-            "window": format_duration(self.config.window),
-        }
+        return NegativeShareMeasurement(
+            current_negative=negative,
+            current_total=len(scored),
+            negative_share=round(negative / len(scored), 3) if scored else 0.0,
+            min_share=self.config.min_share,
+            min_total=self.config.min_total,
+            window=self.config.window,
+        )
 
     def _severity(self, share: float, total: int) -> Severity:
         cfg = self.config
@@ -92,14 +94,14 @@ class NegativeShareRule(Rule):
             return []
         kind, level = change
         n = self.measure(now)
+        window = format_duration(cfg.window)
         if kind == "firing":
-            reason = (f"「{self.topic}」负面占比过高：近{n['window']}共 {total} 条，负面 {len(negatives)} 条，"
+            reason = (f"「{self.topic}」负面占比过高：近{window}共 {total} 条，负面 {len(negatives)} 条，"
                       f"占 {share:.0%}（阈值 {cfg.min_share:.0%}，最少 {cfg.min_total} 条）{crisis_note(words)}")
-            if words:
-                n["crisis_words"] = "、".join(words)
+            n = replace(n, crisis_words=tuple(words))
             evidence = most_negative(negatives)
         else:
-            reason = (f"「{self.topic}」负面占比已回落：近{n['window']}共 {total} 条，负面占 {share:.0%}，"
+            reason = (f"「{self.topic}」负面占比已回落：近{window}共 {total} 条，负面占 {share:.0%}，"
                       f"持续 {format_duration(cfg.resolve_after)} 低于告警线")
             evidence = ()
         return [Match(kind, cfg.name, cfg.type, self.topic, now, level, reason, n, evidence)]

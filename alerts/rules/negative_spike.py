@@ -26,6 +26,7 @@ Counts without mentions (a recorded series) go in through :meth:`NegativeSpikeRu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal, Sequence
 
@@ -33,6 +34,7 @@ from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
+from alerts.rules.measurements import NegativeSpikeMeasurement
 from alerts.rules.spike_model import DAY, BucketBaseline
 from monitor.core.severity import Severity
 from monitor.core.configtypes import Duration, PositiveDuration, format_duration
@@ -148,7 +150,7 @@ class NegativeSpikeRule(Rule):
             run += 1
         return decisive, self.model.z(decisive), run
 
-    def measure(self, now: datetime) -> dict:
+    def measure(self, now: datetime) -> NegativeSpikeMeasurement:
         """The figures shown in alerts (rounded for people; decisions use exact values)."""
         entries = self._recent.window(now - self.window, now)
         negative = sum(e[0] for e in entries)
@@ -156,17 +158,17 @@ class NegativeSpikeRule(Rule):
         mu = self.model.mu(self.model.index(now))
         expected = (mu if mu is not None else self.config.min_baseline) * (self.window / self.config.bucket)
         _, z, run = self._decision(now)
-        return {
-            "current_negative": negative,
-            "current_total": total,
-            "negative_share": round(negative / total, 3) if total else 0.0,
-            "expected": round(expected, 2),
-            "ratio": round(negative / expected, 2),
-            "z": round(z, 1) if z is not None else None,
-            "hot_buckets": run,
-            "window": format_duration(self.window),
-            "reference": format_duration(self.config.reference),
-        }
+        return NegativeSpikeMeasurement(
+            current_negative=negative,
+            current_total=total,
+            negative_share=round(negative / total, 3) if total else 0.0,
+            expected=round(expected, 2),
+            ratio=round(negative / expected, 2),
+            z=round(z, 1) if z is not None else None,
+            hot_buckets=run,
+            window=self.window,
+            reference=self.config.reference,
+        )
 
     def _severity(self, current: int, ratio: float) -> Severity:
         for level, count_mult, ratio_mult in _LEVELS:
@@ -200,22 +202,22 @@ class NegativeSpikeRule(Rule):
     def _match(self, kind: Literal["firing", "recovered"], now: datetime, severity: Severity,
                words: list[str], entries: list) -> Match:
         n = self.measure(now)
+        window = format_duration(self.window)
         if kind == "firing":
-            run, bucket = n["hot_buckets"], format_duration(self.config.bucket)
+            run, bucket = n.hot_buckets, format_duration(self.config.bucket)
             persistence = (f"连续 {run} 个{bucket}周期异常" if run >= self.config.confirm and run > 1
                            else f"{bucket}周期异常" if run >= self.config.confirm else "单周期极端异常")
             reason = (
-                f"「{self.topic}」负面声量激增：近{n['window']}负面 {n['current_negative']} 条"
-                f"（占 {n['negative_share']:.0%}），基准约 {n['expected']:g} 条，为基准的 {n['ratio']:g} 倍，"
-                f"异常度 z={n['z']:g}（{persistence}）{crisis_note(words)}"
+                f"「{self.topic}」负面声量激增：近{window}负面 {n.current_negative} 条"
+                f"（占 {n.negative_share:.0%}），基准约 {n.expected:g} 条，为基准的 {n.ratio:g} 倍，"
+                f"异常度 z={n.z:g}（{persistence}）{crisis_note(words)}"
             )
-            if words:
-                n["crisis_words"] = "、".join(words)
+            n = replace(n, crisis_words=tuple(words))
             evidence = most_negative(e[2] for e in entries if e[0] and e[2] is not None)
         else:
             reason = (
-                f"「{self.topic}」负面声量已回落：近{n['window']}负面 {n['current_negative']} 条，"
-                f"基准约 {n['expected']:g} 条，持续 {format_duration(self.resolve_after)} 低于告警线"
+                f"「{self.topic}」负面声量已回落：近{window}负面 {n.current_negative} 条，"
+                f"基准约 {n.expected:g} 条，持续 {format_duration(self.resolve_after)} 低于告警线"
             )
             evidence = ()
         return Match(kind, self.config.name, self.config.type, self.topic, now, severity, reason, n, evidence)

@@ -12,6 +12,7 @@ import threading
 from datetime import datetime, timedelta
 
 from alerts.rules.base import Match
+from alerts.rules.measurements import WatchdogMeasurement
 from monitor.core.severity import Severity
 
 RULE = "调度器看门狗"
@@ -59,9 +60,11 @@ class Watchdog:
             worst = max(late.values())
             names = "、".join(sorted(late))
             reason = f"调度器已 {int(worst.total_seconds())} 秒未轮询数据源：{names}，舆情监测可能中断"
+            overdue = tuple((n, timedelta(seconds=int(d.total_seconds()))) for n, d in late.items())
             return [Match("firing", RULE, "watchdog", TOPIC, now, Severity.II, reason,
-                          {"overdue_seconds": {n: int(d.total_seconds()) for n, d in late.items()}})]
+                          WatchdogMeasurement(overdue=overdue))]
         if not late and self._stalled:
             self._stalled = False
-            return [Match("recovered", RULE, "watchdog", TOPIC, now, Severity.II, "调度器已恢复轮询", {})]
+            return [Match("recovered", RULE, "watchdog", TOPIC, now, Severity.II, "调度器已恢复轮询",
+                          WatchdogMeasurement())]
         return []
