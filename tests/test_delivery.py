@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from alerts import delivery as queue
+from monitor.storage import deliveries as queue
 from alerts.alert import Alert
 from alerts.channels.base import Channel, ChannelConfig, RetryPolicy
 from alerts.channels.dingtalk import DingTalkChannel, DingTalkConfig
@@ -196,6 +197,8 @@ def test_a_channel_that_stays_down_pages_its_fallback(db, made):
 
 def test_rate_limit_defers_sends_and_holds_across_a_restart(db, made, caplog):
     alert = open_alert(db)
+    # 21 distinct pages of one incident (as reminders are): the same page twice would be deduplicated
+    pages = [replace(alert, occurrence=f"round-{i}") for i in range(21)]
     ok = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
     with LocalServer(lambda _r: Response(200, ok)) as robot:
         def dingtalk():
@@ -204,12 +207,12 @@ def test_rate_limit_defers_sends_and_holds_across_a_restart(db, made, caplog):
             return ch
 
         first = Notifier(db, [dingtalk()])
-        first.deliver([alert] * 10, NOW)
-        first.deliver([alert] * 10, NOW + 10 * S)
+        first.deliver(pages[:10], NOW)
+        first.deliver(pages[10:20], NOW + 10 * S)
         assert len(robot.requests) == 20
         restarted = Notifier(db, [dingtalk()])  # counts what the first one sent
         with caplog.at_level(logging.WARNING, logger="alerts.notify"):
-            restarted.deliver([alert], NOW + 20 * S)
+            restarted.deliver(pages[20:], NOW + 20 * S)
         assert len(robot.requests) == 20
         assert deliveries(db)[-1] == ("钉钉", "pending", 0, NOW + 60 * S, None)  # when the first 10 age out
         assert restarted.run_due(NOW + 59 * S) == 0

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
-from datetime import timedelta
+from dataclasses import replace
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from alerts.alert import Alert
 from alerts.channels.webhook import WebhookChannel, WebhookConfig
+from alerts.escalation import QuietHours
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
+from alerts.notify.stage import Context, FanoutStage, MultiStage
 from monitor.core.severity import Severity
-from monitor.storage.models import IncidentEventRow, IncidentRow, NotificationRow, SilenceRow
-from tests.factories import T0, TOPIC, make_match
+from monitor.storage.models import DeliveryRow, IncidentEventRow, IncidentRow, NotificationRow, PageRow, SilenceRow
+from tests.factories import T0, TOPIC, make_alert, make_match
 from tests.servers import LocalServer, Response
 
 NOW = T0 + timedelta(seconds=30)
@@ -212,3 +216,122 @@ def test_alert_no_channel_takes_is_recorded_not_reported_as_failure(db, channels
     kinds = [(e.kind, e.message) for e in timeline(db, alert.incident_id)][1:]
     assert kinds == [("not_routed", "未通知：没有渠道接收一般（IV级）告警")]
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+# -- the stages ----------------------------------------------------------------------------------
+
+
+def pages_and_deliveries(db) -> tuple[list[str], list[tuple]]:
+    with db.session() as s:
+        pages = [p.status for p in s.scalars(select(PageRow).order_by(PageRow.id))]
+        rows = [(d.channel, d.status, d.attempts, d.next_attempt_at)
+                for d in s.scalars(select(DeliveryRow).order_by(DeliveryRow.id))]
+    return pages, rows
+
+
+class Pass:
+    """A stage that keeps the channels ``keep`` names and notes what it saw."""
+
+    def __init__(self, keep=None):
+        self.keep, self.seen = keep, []
+
+    def exec(self, ctx, channels):
+        self.seen.append(list(channels))
+        return [c for c in channels if self.keep is None or c in self.keep]
+
+
+def test_multi_stage_stops_once_a_stage_leaves_no_channel():
+    first, nothing, never = Pass(), Pass(keep=()), Pass()
+    ctx = Context(make_alert(), NOW)
+    assert MultiStage(first, nothing, never).exec(ctx, ["a", "b"]) == []
+    assert (first.seen, nothing.seen, never.seen) == ([["a", "b"]], [["a", "b"]], [])
+    assert MultiStage(Pass(keep=("b",)), Pass()).exec(ctx, ["a", "b"]) == ["b"]
+
+
+def test_fanout_runs_each_channel_alone_then_the_fallbacks_added_meanwhile():
+    class Falls(Pass):
+        def exec(self, ctx, channels):
+            if channels == ["a"]:
+                ctx.fallbacks.append("c")
+            return super().exec(ctx, channels)
+
+    stage = Falls(keep=("b", "c"))
+    assert FanoutStage(stage, ["a", "b", "c"]).exec(Context(make_alert(), NOW), ["a", "b"]) == ["b", "c"]
+    assert stage.seen == [["a"], ["b"], ["c"]]
+
+
+def test_a_retry_of_a_page_silenced_since_is_recorded_silenced_and_not_sent(db, channels, caplog):
+    alert = open_alert(db)
+    with LocalServer(fail) as server:
+        notifier = Notifier(db, channels(ops=f"{server.url}/hook"))
+        notifier.deliver([alert], NOW)
+        silence_id = _silence(db, {"topic": TOPIC}, NOW + timedelta(seconds=10), NOW + timedelta(hours=1))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="alerts.notify"):
+            assert notifier.run_due(NOW + timedelta(seconds=30)) == 0
+            assert notifier.run_due(NOW + timedelta(hours=2)) == 0  # over for good, even after the silence
+    assert len(server.requests) == 1
+    reason = f"silence #{silence_id}: 发布会期间"
+    assert [(r[1], r[4], r[5], r[7]) for r in notifications(db)] == [
+        ("ops", "failed", 1, "HTTP 500 Internal Server Error"), ("ops", "silenced", 0, reason)]
+    assert pages_and_deliveries(db) == (["silenced"], [("ops", "silenced", 1, None)])
+    assert [e.kind for e in timeline(db, alert.incident_id)][1:] == ["notify_failed", "silenced"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"[stage=notify] incident #{alert.incident_id} firing silenced by {reason}"]
+
+
+def test_a_retry_in_quiet_hours_waits_for_their_end(db, channels):
+    alert = open_alert(db)  # IV, at 12:00 in Shanghai
+    quiet = QuietHours(start=time(12, 1), end=time(13, 0), min_severity=Severity.II)
+    end = T0 + timedelta(hours=1)  # 13:00 in Shanghai
+    with LocalServer(fail) as server:
+        notifier = Notifier(db, channels(ops=f"{server.url}/hook"), quiet_hours=quiet)
+        notifier.deliver([alert], NOW)  # 12:00:30: fails, retry due at 12:01 — in quiet hours
+        server.handler = ok
+        assert notifier.run_due(NOW + timedelta(seconds=30)) == 0
+        assert pages_and_deliveries(db) == (["pending"], [("ops", "pending", 1, end)])
+        assert notifier.run_due(end - timedelta(seconds=1)) == 0
+        assert notifier.run_due(end) == 1
+    assert len(server.requests) == 2
+    assert [(e.kind, e.message) for e in timeline(db, alert.incident_id)][1:] == [
+        ("notify_failed", "通知全部失败（将自动重试）：ops: HTTP 500 Internal Server Error"),
+        ("quiet_hours", "静默时段，一般（IV级）通知推迟至 13:00"),
+        ("notified", "已通知：ops（第2次尝试）"),
+    ]
+
+
+def test_quiet_hours_hold_a_first_attempt_too_but_not_serious_pages(db, channels):
+    alert = open_alert(db)
+    quiet = QuietHours(start=time(12, 0), end=time(13, 0), min_severity=Severity.II)
+    end = T0 + timedelta(hours=1)
+    with LocalServer(ok) as server:
+        notifier = Notifier(db, channels(ops=f"{server.url}/hook"), quiet_hours=quiet)
+        [held] = notifier.deliver([replace(alert, kind="resolved")], NOW)
+        notifier.deliver([replace(alert, severity=Severity.II, kind="escalated")], NOW)
+        assert len(server.requests) == 1  # the II page
+        assert pages_and_deliveries(db)[1][0] == ("ops", "pending", 0, end)
+        assert notifier.run_due(end) == 1
+    assert [json.loads(r.body)["kind"] for r in server.requests] == ["escalated", "resolved"]
+    assert pages_and_deliveries(db)[0] == ["delivered", "delivered"]
+
+
+def test_a_page_a_channel_already_sent_is_not_sent_again(db, channels, caplog):
+    alert = open_alert(db)
+    with LocalServer(ok) as good, LocalServer(fail) as bad:
+        notifier = Notifier(db, channels(ops=f"{good.url}/hook", broken=f"{bad.url}/hook"))
+        notifier.deliver([alert], NOW)
+        with caplog.at_level(logging.INFO, logger="alerts.notify"):
+            notifier.deliver([alert], NOW + timedelta(seconds=5))  # the same page again (a duplicate)
+        assert (len(good.requests), len(bad.requests)) == (1, 2)  # broken never had it: tried again
+        assert notifier.run_due(NOW + timedelta(hours=1)) == 2  # only broken's retries
+        assert len(good.requests) == 1
+    key = f"incident-{alert.incident_id}-firing-IV"
+    [first_sent] = [i for i, r in enumerate(notifications(db), 1) if r[4] == "sent"]
+    assert [(r[1], r[3], r[4], r[5], r[7]) for r in notifications(db)][2:4] == [
+        ("ops", key, "deduplicated", 0, f"already sent (notification #{first_sent})"),
+        ("broken", key, "failed", 1, "HTTP 500 Internal Server Error")]
+    assert pages_and_deliveries(db)[0] == ["delivered", "delivered"]
+    events = [(e.kind, e.message) for e in timeline(db, alert.incident_id)]
+    assert events[1:3] == [("notified", "已通知：ops"), ("notify_deduplicated", "未重复发送：ops 已收到过此通知")]
+    assert f"[channel=ops stage=notify] incident #{alert.incident_id} firing already sent " \
+           f"(notification #{first_sent}); not sent again" in [r.getMessage() for r in caplog.records]

@@ -74,7 +74,7 @@ class Pipeline:
         self._dedup_loaded = False
         self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
-        self.notifier = Notifier(db, channels, lease=config.delivery.lease)
+        self.notifier = Notifier(db, channels, lease=config.delivery.lease, quiet_hours=config.incidents.quiet_hours)
         self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
 
     # -- start-up ------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""The deliveries store: the persistent queue behind :class:`alerts.notify.Notifier`.
+
+- ``pages``: one alert to deliver (its JSON, made by ``alerts.delivery.alert_to_json``) with its
+  outcome: ``pending`` → ``delivered`` (a first channel got it), ``failed`` (every channel gave up)
+  or ``silenced`` (the channels left were silenced on a retry).
+- ``deliveries``: the page through one channel — ``pending`` with a due time ``next_attempt_at``,
+  then ``sent``, ``failed`` (out of attempts), ``silenced`` or ``deduplicated`` (not sent). A
+  delivery being worked on is *claimed* by moving ``next_attempt_at`` a lease ahead, in one
+  conditional UPDATE, so two workers never send it twice and a crash mid-send only delays it by
+  the lease (at-least-once).
+- ``notifications``: the notification log, one row per attempt (sent / failed) or per page held
+  back (silenced / deduplicated, attempt 0), linked to its delivery when there is one.
+
+Everything here takes ``now``; nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.storage.models import DeliveryRow, IncidentRow, NotificationRow, PageRow
+
+BATCH = 200  # deliveries claimed per claim_due call
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed delivery, ready to be attempted."""
+
+    delivery_id: int
+    page_id: int
+    channel: str
+    attempts: int  # attempts made before this one
+    fallback_for: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    id: int
+    incident_id: int | None
+    alert_kind: str
+    dedup_key: str
+    alert: dict[str, Any]
+    status: str  # pending | delivered | failed | silenced
+    alarm_at: datetime | None  # when "reached no channel" was first reported
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    status: str  # pending | sent | failed | silenced | deduplicated
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+# -- queueing ------------------------------------------------------------------------------------
+def enqueue(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, alert: dict[str, Any],
+            channels: list[str], now: datetime, claim_until: datetime) -> list[Job]:
+    """Store the page and one delivery per channel, due at ``claim_until``.
+
+    That is the caller's claim when it attempts them at once; a later time defers them.
+    """
+    page = PageRow(incident_id=incident_id, alert_kind=alert_kind, dedup_key=dedup_key, alert=alert,
+                   status="pending", created_at=now)
+    s.add(page)
+    s.flush()
+    rows = [DeliveryRow(page_id=page.id, channel=name, status="pending", attempts=0, next_attempt_at=claim_until,
+                        created_at=now, updated_at=now) for name in channels]
+    s.add_all(rows)
+    s.flush()
+    return [Job(r.id, page.id, r.channel, 0) for r in rows]
+
+
+def add_fallback(s: Session, page_id: int, channel: str, instead_of: str, now: datetime,
+                 claim_until: datetime) -> Job | None:
+    """A claimed delivery of the page through ``channel``; None if the page already goes there."""
+    exists = s.scalar(select(DeliveryRow.id).where(DeliveryRow.page_id == page_id, DeliveryRow.channel == channel))
+    if exists is not None:
+        return None
+    row = DeliveryRow(page_id=page_id, channel=channel, status="pending", attempts=0, next_attempt_at=claim_until,
+                      fallback_for=instead_of, created_at=now, updated_at=now)
+    s.add(row)
+    s.flush()
+    return Job(row.id, page_id, channel, 0, instead_of)
+
+
+def claim(s: Session, delivery_id: int, now: datetime, claim_until: datetime) -> bool:
+    """Take one due delivery; False if another worker took it first (a conditional UPDATE)."""
+    return s.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
+        .values(next_attempt_at=claim_until, updated_at=now)
+    ).rowcount == 1
+
+
+def claim_due(s: Session, now: datetime, claim_until: datetime) -> list[Job]:
+    """Claim the pending deliveries due at ``now`` (oldest first)."""
+    rows = s.execute(
+        select(DeliveryRow.id, DeliveryRow.page_id, DeliveryRow.channel, DeliveryRow.attempts,
+               DeliveryRow.fallback_for)
+        .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
+        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id).limit(BATCH)
+    ).all()
+    return [Job(row.id, row.page_id, row.channel, row.attempts, row.fallback_for)
+            for row in rows if claim(s, row.id, now, claim_until)]
+
+
+def defer(s: Session, job: Job, until: datetime, now: datetime) -> None:
+    s.execute(update(DeliveryRow).where(DeliveryRow.id == job.delivery_id)
+              .values(next_attempt_at=until, updated_at=now))
+
+
+# -- the notification log ------------------------------------------------------------------------
+def next_free_slot(s: Session, channel: str, messages: int, per: timedelta, now: datetime) -> datetime | None:
+    """None if ``channel`` may send at ``now`` under a limit of ``messages`` per ``per``; otherwise
+    the earliest time it may.
+
+    Counts the attempts recorded in ``notifications`` within the last ``per``, so the limit holds
+    across threads (callers serialise per channel) and restarts.
+    """
+    times = list(s.scalars(
+        select(NotificationRow.at)
+        .where(NotificationRow.channel == channel, NotificationRow.status.in_(("sent", "failed")),
+               NotificationRow.at > now - per)
+        .order_by(NotificationRow.at)
+    ))
+    if len(times) < messages:
+        return None
+    return times[len(times) - messages] + per
+
+
+def sent_before(s: Session, channel: str, dedup_key: str) -> int | None:
+    """The id of the first notification with ``dedup_key`` that ``channel`` sent, if any."""
+    return s.scalar(select(NotificationRow.id)
+                    .where(NotificationRow.channel == channel, NotificationRow.dedup_key == dedup_key,
+                           NotificationRow.status == "sent")
+                    .order_by(NotificationRow.id).limit(1))
+
+
+def record_attempt(s: Session, job: Job, *, status: str, attempt: int, error: str | None,
+                   retry_at: datetime | None, now: datetime) -> None:
+    """The attempt's notifications row (``status`` sent or failed), and the delivery's new state:
+    sent, pending again until ``retry_at``, or failed when there is no retry."""
+    page = s.get(PageRow, job.page_id)
+    s.add(NotificationRow(incident_id=page.incident_id, channel=job.channel, alert_kind=page.alert_kind,
+                          dedup_key=page.dedup_key, status=status, attempt=attempt, at=now, error=error,
+                          delivery_id=job.delivery_id))
+    state = "sent" if status == "sent" else ("pending" if retry_at is not None else "failed")
+    s.execute(update(DeliveryRow).where(DeliveryRow.id == job.delivery_id).values(
+        status=state, attempts=attempt, next_attempt_at=retry_at, last_error=error, updated_at=now))
+
+
+def record_skip(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, channel: str,
+                status: str, reason: str, now: datetime, job: Job | None = None) -> None:
+    """A page held back from ``channel`` (``status`` silenced or deduplicated): a notifications row
+    with attempt 0, and — when the page is queued (``job``) — its delivery closed with that status."""
+    s.add(NotificationRow(incident_id=incident_id, channel=channel, alert_kind=alert_kind, dedup_key=dedup_key,
+                          status=status, attempt=0, at=now, error=reason,
+                          delivery_id=job.delivery_id if job is not None else None))
+    if job is not None:
+        s.execute(update(DeliveryRow).where(DeliveryRow.id == job.delivery_id)
+                  .values(status=status, next_attempt_at=None, updated_at=now))
+
+
+# -- pages ---------------------------------------------------------------------------------------
+def page(s: Session, page_id: int) -> Page | None:
+    row = s.get(PageRow, page_id)
+    if row is None:
+        return None
+    return Page(row.id, row.incident_id, row.alert_kind, row.dedup_key, row.alert, row.status, row.alarm_at)
+
+
+def deliveries_of(s: Session, page_id: int) -> list[Delivery]:
+    rows = s.scalars(select(DeliveryRow).where(DeliveryRow.page_id == page_id).order_by(DeliveryRow.id))
+    return [Delivery(r.channel, r.status, r.next_attempt_at, r.last_error) for r in rows]
+
+
+def settle_page(s: Session, page_id: int, status: str, now: datetime) -> None:
+    """The page's outcome: ``delivered``, ``failed`` or ``silenced``."""
+    s.execute(update(PageRow).where(PageRow.id == page_id).values(status=status, settled_at=now))
+
+
+def raise_alarm(s: Session, page_id: int, now: datetime) -> None:
+    """Remember that "reached no channel" was reported, so it is reported once."""
+    s.execute(update(PageRow).where(PageRow.id == page_id).values(alarm_at=now))
+
+
+def mark_notified(s: Session, incident_id: int | None, now: datetime) -> None:
+    """The incident's ``last_notified_at``: a page of it reached a channel at ``now``."""
+    if incident_id is not None:
+        s.execute(update(IncidentRow).where(IncidentRow.id == incident_id).values(last_notified_at=now))
+
+
+def depths(s: Session) -> dict[str, int]:
+    """Queue depths for status pages: deliveries waiting (``pending``) and given up (``failed``)."""
+    counts = dict(s.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)).all())
+    return {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}
