@@ -12,6 +12,11 @@ the ``Content-Type`` header. :func:`decode` tries, in order:
 4. detection by :mod:`charset_normalizer` among the encodings Chinese pages use;
 5. GB18030 with replacement characters (it accepts any byte sequence).
 
+"Decodes with" forgives one thing: an incomplete character at the very end (a
+transfer cut mid-character). That tail is dropped and the rest keeps its
+charset — a UTF-8 feed cut inside 中 is UTF-8 minus half a character, not a
+whole document re-read as GB18030 mojibake.
+
 GB2312 and GBK are read as GB18030, their superset, so a GBK page with a
 character outside GB2312 (common: names, 𠮷) still decodes.
 """
@@ -63,17 +68,34 @@ def decode(body: bytes, declared: str | None = None) -> tuple[str, str]:
         if codec is None or codec in tried:
             continue
         tried.append(codec)
-        try:
-            return body.decode(codec), codec
-        except (UnicodeDecodeError, LookupError):
-            continue
+        text = decode_cut(body, codec)
+        if text is not None:
+            return text, codec
     detected = _detect(body)
     if detected is not None:
-        try:
-            return body.decode(detected), detected
-        except (UnicodeDecodeError, LookupError):
-            pass
+        text = decode_cut(body, detected)
+        if text is not None:
+            return text, detected
     return body.decode("gb18030", errors="replace"), "gb18030"
+
+
+# The longest incomplete character a cut can leave: 3 bytes of a 4-byte UTF-8 or GB18030 sequence.
+_MAX_CUT = 3
+
+
+def decode_cut(body: bytes, codec: str) -> str | None:
+    """``body`` decoded strictly with ``codec``, less an incomplete character at its very end; None if it does not fit.
+
+    An incremental decoder keeps a trailing partial sequence pending instead of
+    failing on it: every complete character is checked, only the cut one is dropped.
+    """
+    try:
+        decoder = codecs.getincrementaldecoder(codec)()
+        text = decoder.decode(body, final=False)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    pending = decoder.getstate()[0]
+    return text if len(pending) <= _MAX_CUT else None
 
 
 def _detect(body: bytes) -> str | None:

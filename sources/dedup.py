@@ -34,7 +34,7 @@ import logging
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from monitor.core.domain import Mention
@@ -94,13 +94,30 @@ def to_unsigned(value: int) -> int:
     return value & _MASK
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _seconds(value: datetime) -> float:
+    """Seconds since 1970 of ``value`` (naive: UTC), for window arithmetic that cannot overflow.
+
+    ``published_at - window`` raises OverflowError near year 1; a float never does. A
+    value that is no time at all is -inf, the oldest: never a reason to raise.
+    """
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return (value - _EPOCH).total_seconds()
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return float("-inf")
+
+
 @dataclass
 class _Entry:
     key: tuple[str, str]  # the mention
     root: tuple[str, str]  # the root of its story
     content_hash: str
     fingerprint: int | None
-    published_at: datetime
+    at: float  # published_at in seconds (see _seconds)
 
 
 class Deduper:
@@ -144,15 +161,15 @@ class Deduper:
             linked = replace(m, simhash=None if fp is None else to_signed(fp))
             if root is not None:
                 linked = replace(linked, duplicate_of=root, dup_kind=kind)
-            self._add(_Entry(key, root or key, m.content_hash, fp, m.published_at))
+            self._add(_Entry(key, root or key, m.content_hash, fp, _seconds(m.published_at)))
             out.append(linked)
         return out
 
     def _find(self, m: Mention, key: tuple[str, str], fp: int | None) -> tuple[tuple[str, str] | None, str | None]:
-        horizon = m.published_at - self.window
+        horizon = _seconds(m.published_at) - self.window.total_seconds()
         if len(m.text) >= self.min_chars:
             entry = self._by_hash.get(m.content_hash)
-            if entry is not None and entry.key != key and entry.published_at >= horizon:
+            if entry is not None and entry.key != key and entry.at >= horizon:
                 return entry.root, "exact"
         if fp is None:
             return None, None
@@ -160,7 +177,7 @@ class Deduper:
         best_distance = self.max_distance + 1
         for band, band_key in zip(self._bands, self._band_keys(fp)):
             for entry in band.get(band_key, ()):
-                if entry.key == key or entry.published_at < horizon or entry.fingerprint is None:
+                if entry.key == key or entry.at < horizon or entry.fingerprint is None:
                     continue
                 d = hamming(fp, entry.fingerprint)
                 if d < best_distance:
@@ -201,7 +218,7 @@ class Deduper:
         n = 0
         for source, external_id, content_hash, fp, published_at in rows:
             key = (source, external_id)
-            self._add(_Entry(key, key, content_hash, None if fp is None else to_unsigned(fp), published_at))
+            self._add(_Entry(key, key, content_hash, None if fp is None else to_unsigned(fp), _seconds(published_at)))
             n += 1
         return n
 

@@ -33,7 +33,7 @@ from pydantic import Field
 from monitor.core.errors import FetchError
 from sources import charset
 from sources.base import FetchResult, RawItem, Source, SourceConfig, SourceState
-from sources.mapping import FieldMap, RecordMapper
+from sources.mapping import FieldMap, RecordMapper, problem
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class FileSource(Source):
                     where = f"{path}:{start_line}"
                     try:
                         items.append(self._to_item(record, encoding, header, fmt, lineno == raw_lines))
-                    except ValueError as exc:
-                        skipped.append(f"{where}: {exc}")
+                    except Exception as exc:  # noqa: BLE001 - one record, not the poll (the cursor moves on)
+                        skipped.append(f"{where}: {problem(exc)}")
                 head = _head_hash(f, offset)
         except OSError as exc:
             raise FetchError(self.name, f"cannot read {path}: {exc.strerror or exc}") from exc

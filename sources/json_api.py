@@ -42,11 +42,13 @@ from monitor.core.configtypes import Frozen
 from monitor.core.errors import ParseError
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
-from sources.mapping import FieldMap, RecordMapper, compile_expression, load_json
-from sources.normalise import MAX_FUTURE
+from sources.logquiet import QuietLog
+from sources.mapping import FieldMap, RecordMapper, compile_expression, load_json, problem
+from sources.normalise import MAX_FUTURE, as_utc
 from sources.presets import expand_api
 
 log = logging.getLogger(__name__)
+_quiet = QuietLog(log)  # a warning that holds on every poll is said once per interval, with a count
 
 
 class Pagination(Frozen):
@@ -145,9 +147,9 @@ class JsonApiSource(Source):
                 break  # reached what the last poll already had
             if page == pag.max_pages:
                 if pag.type != "none" and newest_time is not None:
-                    log.warning("source %r: stopped after max_pages=%d before reaching the items of the last "
-                                "poll; older new items may be missed (raise max_pages or poll more often)",
-                                self.name, pag.max_pages)
+                    _quiet.warning(self.name, "fetch", f"stopped after max_pages={pag.max_pages} before reaching "
+                                   "the items of the last poll ({n} poll(s)); older new items may be missed "
+                                   "(raise max_pages or poll more often)")
                 break
             if pag.type == "none":
                 break
@@ -180,8 +182,8 @@ class JsonApiSource(Source):
         for index, record in enumerate(records):
             try:
                 out.append(self._mapper.to_item(record))
-            except ValueError as exc:
-                skipped.append(f"page {page} item {index}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one record, not the poll
+                skipped.append(f"page {page} item {index}: {problem(exc)}")
         return out
 
     def _aware(self, dt: datetime) -> datetime:
@@ -194,10 +196,8 @@ class JsonApiSource(Source):
                 newest_id: str | None) -> tuple[datetime | None, str | None]:
         horizon = datetime.now(timezone.utc) + MAX_FUTURE  # a bogus future time must not end paging early
         for item in items:
-            if item.published_at is None:
-                continue
-            t = self._aware(item.published_at).astimezone(timezone.utc)
-            if t > horizon:
+            t = as_utc(item.published_at, self._tz) if item.published_at is not None else None
+            if t is None or t > horizon:
                 continue
             if newest_time is None or t > newest_time:
                 newest_time, newest_id = t, item.external_id

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from monitor.core.errors import ParseError
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
-from sources.mapping import load_json, parse_time, scalar
+from sources.mapping import load_json, parse_time, problem, scalar
+from sources.normalise import oldest_first
 
 ACCEPT = "application/feed+json, application/json;q=0.9, */*;q=0.5"
 
@@ -63,11 +64,9 @@ def parse_jsonfeed(source_name: str, body: bytes, declared_charset: str | None =
     for index, entry in enumerate(entries):
         try:
             items.append(_to_item(entry))
-        except ValueError as exc:
-            skipped.append(f"item {index}: {exc}")
-    items.reverse()  # feeds list newest first
-    items.sort(key=lambda i: (i.published_at is None, i.published_at.timestamp() if i.published_at else 0))
-    return items, skipped
+        except Exception as exc:  # noqa: BLE001 - one item, not the poll
+            skipped.append(f"item {index}: {problem(exc)}")
+    return oldest_first(items), skipped
 
 
 def _to_item(entry: Any) -> RawItem:

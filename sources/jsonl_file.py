@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from monitor.core.errors import FetchError
 from sources.base import FetchResult, RawItem, Source, SourceConfig, SourceState
-from sources.mapping import parse_time, scalar
+from sources.mapping import parse_time, problem, scalar
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ class JsonlFileSource(Source):
             where = f"{self.path}:{lineno}"
             try:
                 items.append(self._to_item(line))
-            except ValueError as exc:
-                skipped.append(f"{where}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one line, not the poll (the cursor moves on)
+                skipped.append(f"{where}: {problem(exc)}")
         return items, skipped, offset, lineno
 
     def _to_item(self, line: bytes) -> RawItem:

@@ -87,12 +87,28 @@ class RecordMapper:
 
     def _get(self, name: str, record: Any) -> Any:
         expr = self._exprs.get(name)
-        return expr.search(record) if expr is not None else None
+        if expr is None:
+            return None
+        try:
+            return expr.search(record)
+        except Exception as exc:  # e.g. a JMESPath function given the wrong type by this record
+            raise ValueError(f"field {getattr(self.fields, name)!r}: {type(exc).__name__}: {exc}") from None
 
     def to_item(self, record: Any) -> RawItem:
-        """The item for ``record``; ``ValueError`` (reason names the field) when it is unusable."""
+        """The item for ``record``; ``ValueError`` (reason names the field) when it is unusable.
+
+        Only ValueError, whatever the record holds: one odd record is skipped, never its poll.
+        """
         if not isinstance(record, dict):
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        try:
+            return self._to_item(record)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a case the conversions below did not foresee
+            raise ValueError(f"unusable record: {type(exc).__name__}: {exc}") from None
+
+    def _to_item(self, record: dict) -> RawItem:
         f = self.fields
         external_id = scalar(self._get("id", record))
         if not external_id:
@@ -130,6 +146,15 @@ class RecordMapper:
         )
 
 
+def problem(exc: Exception) -> str:
+    """The skip reason for an exception raised by one item: a ValueError's message; anything else with its type.
+
+    Per-item loops catch every Exception (a 100,000-deep JSON line raises RecursionError,
+    a 200 kB CSV field csv.Error): one item is skipped, the poll and the cursor go on.
+    """
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
 def _parent(value: Any) -> str | None:
     # Bilibili and others use 0 for "no parent".
     text = scalar(value)
@@ -150,14 +175,17 @@ def parse_count(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError("boolean is not a count")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("negative count")
-        return int(value)
-    if isinstance(value, str):
-        m = _COUNT.match(value.strip())
-        if m:
-            return int(round(float(m.group(1).replace(",", "")) * _MULTIPLIERS[m.group(2)]))
+    try:
+        if isinstance(value, (int, float)):
+            if value < 0:
+                raise ValueError("negative count")
+            return int(value)
+        if isinstance(value, str):
+            m = _COUNT.match(value.strip())
+            if m:
+                return int(round(float(m.group(1).replace(",", "")) * _MULTIPLIERS[m.group(2)]))
+    except OverflowError:  # 1e999 is inf in JSON
+        raise ValueError(f"not a count: {value!r}") from None
     raise ValueError(f"not a count: {value!r}")
 
 

@@ -10,7 +10,7 @@ collapsed. The original text is kept in ``Mention.raw_text``.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,9 +18,15 @@ from monitor.core.domain import Mention
 from monitor.core.text import ZERO_WIDTH
 from sources.base import RawItem
 
-# Published times further ahead of the fetch time than this are treated as
-# bogus (wrong timezone, clock skew, typos) and clamped to the fetch time.
+# Published times further ahead of the fetch time than this, or before 1970, are
+# treated as bogus (wrong timezone, clock skew, typos, 0001-01-01 placeholders) and
+# replaced by the fetch time, as a missing time is.
 MAX_FUTURE = timedelta(days=1)
+MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The stored columns' sizes (monitor/storage/models.py): one absurd item must not fail a poll's insert.
+MAX_ID = 500
+MAX_AUTHOR = 200
+MAX_COUNT = 2**63 - 1
 
 _BREAK_TAGS = frozenset({"br"})
 _BLOCK_TAGS = frozenset({
@@ -109,18 +115,46 @@ def content_hash(text: str) -> str:
 def to_utc(value: datetime | None, *, tz: str, fetched_at: datetime) -> datetime:
     """Aware UTC time for ``value``; naive values are local time in ``tz``.
 
-    ``None`` becomes ``fetched_at``; more than :data:`MAX_FUTURE` ahead of
-    ``fetched_at`` is clamped to ``fetched_at``.
+    ``None`` becomes ``fetched_at``, and so does a time outside :data:`MIN_TIME`
+    … ``fetched_at`` + :data:`MAX_FUTURE` (including one too close to year 1 or
+    9999 to convert at all).
     """
     fetched = fetched_at.astimezone(timezone.utc)
     if value is None:
         return fetched
-    if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=_zone(tz))
-    result = value.astimezone(timezone.utc)
-    if result - fetched > MAX_FUTURE:
+    result = as_utc(value, _zone(tz) if _naive(value) else timezone.utc)
+    if result is None or result < MIN_TIME or result - fetched > MAX_FUTURE:
         return fetched
     return result
+
+
+def as_utc(value: datetime, zone: tzinfo) -> datetime | None:
+    """``value`` in UTC (a naive one is local time in ``zone``); None when it has no UTC equivalent.
+
+    0001-01-01 00:00 at +08:00 is before year 1 in UTC: ``astimezone`` raises for it.
+    """
+    if _naive(value):
+        value = value.replace(tzinfo=zone)
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
+def oldest_first(items: list[RawItem]) -> list[RawItem]:
+    """Feed items (listed newest first) in publication order; undated ones count as newest.
+
+    Document order is reversed first, so items of the same time keep their order, oldest first.
+    """
+    def key(item: RawItem) -> tuple[bool, datetime]:
+        t = as_utc(item.published_at, timezone.utc) if item.published_at is not None else None
+        return t is None, t or MIN_TIME
+
+    return sorted(reversed(items), key=key)
+
+
+def _naive(value: datetime) -> bool:
+    return value.tzinfo is None or value.utcoffset() is None
 
 
 def _zone(tz: str) -> ZoneInfo:
@@ -134,37 +168,52 @@ def normalise(item: RawItem, *, source: str, tz: str, fetched_at: datetime) -> M
     """Build the :class:`Mention` for ``item``.
 
     Raises ``ValueError`` (with the reason) for an item with neither text nor
-    title after cleaning, or an empty id; ``TypeError`` for a naive
-    ``fetched_at`` (a caller bug, not a data problem).
+    title after cleaning, an empty id, or any field that cannot be used (the
+    reason names it: one odd item is skipped, never its whole poll);
+    ``TypeError`` for a naive ``fetched_at`` (a caller bug, not a data problem).
+    Absurd values that have a meaning are kept as well as they fit: a time out of
+    range is the fetch time, a count out of range is unknown, an id longer than
+    the column is its hash, an author name is cut.
     """
     if fetched_at.tzinfo is None or fetched_at.utcoffset() is None:
         raise TypeError("fetched_at must be timezone-aware")
-    external_id = item.external_id.strip()
-    if not external_id:
-        raise ValueError("item has an empty external_id")
-    text = clean_text(item.text or "")
-    title = " ".join(clean_text(item.title).split()) if item.title else ""
-    if not text and not title:
-        raise ValueError(f"item {external_id!r} has no text or title after cleaning")
-    # Title-only items (some feeds) are matched and scored on their title.
-    text = text or title
+    field = "external_id"
+    try:
+        external_id = _bounded_id(item.external_id)
+        if not external_id:
+            raise ValueError("item has an empty external_id")
+        field = "text"
+        text = clean_text(item.text or "")
+        field = "title"
+        title = " ".join(clean_text(item.title).split()) if item.title else ""
+        if not text and not title:
+            raise ValueError(f"item {external_id!r} has no text or title after cleaning")
+        # Title-only items (some feeds) are matched and scored on their title.
+        text = text or title
+        field = "published_at"
+        published_at = to_utc(item.published_at, tz=tz, fetched_at=fetched_at)
+        field = "url, author or parent_id"
+        url, author, parent_id = _blank_to_none(item.url), _blank_to_none(item.author), _bounded_id(item.parent_id)
+        field = "counts"
+        counts = {name: _count(getattr(item, name)) for name in ("author_followers", "likes", "reposts", "comments")}
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a field does, it costs its item only
+        raise ValueError(f"unusable {field}: {type(exc).__name__}: {exc}") from exc
     return Mention(
         source=source,
         external_id=external_id,
         text=text,
         raw_text=item.text or "",
-        published_at=to_utc(item.published_at, tz=tz, fetched_at=fetched_at),
+        published_at=published_at,
         fetched_at=fetched_at.astimezone(timezone.utc),
         content_hash=content_hash(text),
-        url=_blank_to_none(item.url),
-        author=_blank_to_none(item.author),
+        url=url,
+        author=author[:MAX_AUTHOR] if author else None,
         title=title or None,
-        parent_id=_blank_to_none(item.parent_id),
+        parent_id=parent_id,
         platform=item.platform,
-        author_followers=item.author_followers,
-        likes=item.likes,
-        reposts=item.reposts,
-        comments=item.comments,
+        **counts,
     )
 
 
@@ -173,3 +222,18 @@ def _blank_to_none(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def _bounded_id(value: str | None) -> str | None:
+    """``value`` stripped; longer than the column: ``sha1:`` of it (stable, so a reply's parent_id still matches)."""
+    value = _blank_to_none(value)
+    if value is None or len(value) <= MAX_ID:
+        return value
+    return "sha1:" + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _count(value: int | None) -> int | None:
+    # A count no column can hold (or no count at all) is unknown, not a reason to lose the item.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        return None
+    return value

@@ -3,8 +3,9 @@
 The feed is fetched with :mod:`sources.http` (conditional GET, size limit,
 retries, slow-down), decoded with :mod:`sources.charset` (the declared charset
 when the bytes fit it, else detected: GBK / GB18030 / Big5 feeds are common and
-often mislabelled) and parsed with feedparser. A document type with an internal
-subset declaring entities is refused before parsing (entity-expansion bombs).
+often mislabelled), vetted by :mod:`sources.safexml` (a document declaring XML
+entities anywhere is refused: entity-expansion bombs; entries cut off by a
+truncated transfer are found) and parsed with feedparser.
 
 ``preset`` (see :mod:`sources.presets`) builds the URL of an RSSHub route from
 ``rsshub`` (the instance) and ``args``, sets ``platform`` and applies the route's
@@ -26,12 +27,22 @@ import feedparser
 from pydantic import Field, model_validator
 
 from monitor.core.errors import ParseError
-from sources import charset
+from sources import charset, safexml
 from sources.base import FetchResult, RawItem, Source, SourceState
 from sources.http import HttpFetcher, HttpSourceConfig
+from sources.logquiet import QuietLog
+from sources.mapping import problem
+from sources.normalise import oldest_first
 from sources.presets import RSS_PRESETS, expand_rss
 
 log = logging.getLogger(__name__)
+_quiet = QuietLog(log)  # a feed malformed on every poll is said once per interval, with a count
+
+# feedparser's strict pass reads through safexml's defused expat reader too (it takes
+# the first SAX driver of this list that imports): should a declaration ever get past
+# safexml.vet, it raises instead of being expanded.
+if safexml.__name__ not in feedparser.api.PREFERRED_XML_PARSERS:
+    feedparser.api.PREFERRED_XML_PARSERS.insert(0, safexml.__name__)
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -96,18 +107,24 @@ def parse_feed(
         raise ParseError(source_name, "not a feed: empty body")
     declared = _content_charset(content_type)
     text, _codec = charset.decode(body, declared)
-    if _declares_entities(text):
-        raise ParseError(source_name, "refused: the document type declares XML entities "
-                                      "(a possible entity-expansion bomb)")
     # Hand feedparser UTF-8 with a prolog that says so: the charset question is settled.
-    body = _XML_ENCODING.sub(r"\1utf-8\2", text, count=1).encode("utf-8")
+    vetted = safexml.vet(source_name, _XML_ENCODING.sub(r"\1utf-8\2", text, count=1).encode("utf-8"))
     headers = {"content-type": _with_utf8(content_type)}
     try:
-        parsed = feedparser.parse(body, response_headers=headers)
+        parsed = feedparser.parse(vetted.data, response_headers=headers)
     except Exception as exc:  # feedparser is lenient; anything escaping is a bad payload
         raise ParseError(source_name, f"not a feed: {type(exc).__name__}: {exc}") from exc
 
     entries = parsed.get("entries") or []
+    skipped: list[str] = []
+    cut = vetted.complete_entries
+    if cut is not None and len(entries) > cut:
+        # The transfer stopped inside this entry: what feedparser recovered of it
+        # (often the title alone) is not the item, and a stored item is never replaced.
+        skipped.append(f"entry {cut}: cut off (the document ends inside it)")
+        entries = entries[:cut]
+        if not entries:
+            raise ParseError(source_name, f"not a feed: truncated inside its first entry ({_bozo_message(parsed)})")
     if not entries:
         if parsed.get("bozo"):
             raise ParseError(source_name, f"not a feed: {_bozo_message(parsed)}")
@@ -117,9 +134,12 @@ def parse_feed(
         return [], []
 
     items: list[RawItem] = []
-    skipped: list[str] = []
     for index, entry in enumerate(entries):
-        item = _entry_to_item(entry)
+        try:
+            item = _entry_to_item(entry)
+        except Exception as exc:  # noqa: BLE001 - one entry, not the poll
+            skipped.append(f"entry {index}: {problem(exc)}")
+            continue
         if item is None:
             skipped.append(f"entry {index}: has neither title nor text")
         else:
@@ -128,26 +148,12 @@ def parse_feed(
         # e.g. a feed cut off inside its first <item>: nothing usable was recovered.
         raise ParseError(source_name, f"not a feed: {_bozo_message(parsed)}")
     if parsed.get("bozo"):
-        log.warning(
-            "source %r: feed has problems but %d entries were read: %s",
-            source_name, len(items), _bozo_message(parsed),
-        )
-    # Feeds list newest first: reverse the document order, then sort by time
-    # (stable). Entries without a date count as newest.
-    items.reverse()
-    items.sort(key=lambda i: (i.published_at is None, i.published_at or _EPOCH))
-    return items, skipped
+        _quiet.warning(source_name, "parse", "feed malformed in {n} poll(s); the entries found were read",
+                       example=_bozo_message(parsed))
+    return oldest_first(items), skipped
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _XML_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[A-Za-z0-9._:-]+(["'])""", re.I)
-_INTERNAL_SUBSET = re.compile(r"<!DOCTYPE[^\[>]*\[(.*?)\]", re.I | re.S)
-
-
-def _declares_entities(text: str) -> bool:
-    head = text[:65536]
-    m = _INTERNAL_SUBSET.search(head)
-    return bool(m and "<!ENTITY" in m.group(1).upper())
 
 
 def _content_charset(content_type: str | None) -> str | None:
