@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from alerts.incident_desk import IncidentDesk
-from monitor.core.configtypes import parse_duration
+from alerts.rules.measurements import measurement_from_numbers
 from monitor.app.reports.model import ChannelStat, IncidentReport, IncidentSummary, Marker, StepEntry, TimelineEntry
 from monitor.app.reports.scan import (MentionStats, Track, choose_step, floor_to, mention_entries, mention_entry,
                                      no_progress, scan)
@@ -22,15 +22,6 @@ def summarize(row, *, carried_over: bool = False) -> IncidentSummary:
         reason=row.reason, numbers=dict(row.numbers or {}), opened_at=row.opened_at, acked_at=row.acked_at,
         acked_by=row.acked_by, resolved_at=row.resolved_at, resolved_by=row.resolved_by, assignee=row.assignee,
         plan=row.plan, carried_over=carried_over)
-
-
-def rule_window(numbers: dict) -> timedelta:
-    """The window the rule counted in when it fired (``numbers["window"]``), else an hour."""
-    try:
-        window = parse_duration(numbers.get("window", ""))
-    except Exception:  # noqa: BLE001 - a rule type without a window
-        return DEFAULT_RULE_WINDOW
-    return window or DEFAULT_RULE_WINDOW
 
 
 def build_incident_report(db: Database, incident_id: int, *, tz: str, now: datetime,
@@ -50,7 +41,9 @@ def build_incident_report(db: Database, incident_id: int, *, tz: str, now: datet
     timeline = [TimelineEntry(e.at, e.kind, e.actor, e.message) for e in view.events]
     last = max([row.opened_at, *(e.at for e in view.events),
                 *(t for t in (row.resolved_at, row.last_signal_at) if t is not None)])
-    focus_start = row.opened_at - rule_window(incident.numbers)
+    # the window the rule counted in when it fired (an hour for rule types without one)
+    window = measurement_from_numbers(row.rule_type, row.numbers or {}).window or DEFAULT_RULE_WINDOW
+    focus_start = row.opened_at - window
     # an ongoing incident's chart ends now, not in the future
     raw_start, raw_end = min(row.opened_at - before, focus_start), max(min(last + after, now), last)
     step = choose_step(raw_end - raw_start)
