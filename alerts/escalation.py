@@ -90,6 +90,11 @@ def schedule_for(severity: Severity, policies: tuple[EscalationPolicy, ...], inc
                     incidents.realert_factor, incidents.realert_max)
 
 
+def quiet_hours_note(severity: Severity, until: datetime, tz: str) -> str:
+    """The timeline's words for a page held back by quiet hours (first pages and retries alike)."""
+    return f"静默时段，{severity.display}通知推迟至 {until.astimezone(ZoneInfo(tz)).strftime('%H:%M')}"
+
+
 def quiet_until(now: datetime, severity: Severity, quiet: QuietHours | None, tz: str) -> datetime | None:
     """The end of the current quiet period if ``severity`` must wait for it, else None."""
     if quiet is None or severity >= quiet.min_severity:

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Mapping
-from zoneinfo import ZoneInfo
 
 from alerts.alert import AlertKind
-from alerts.escalation import IncidentsConfig, QuietHours, Schedule, quiet_until
+from alerts.escalation import IncidentsConfig, QuietHours, Schedule, quiet_hours_note, quiet_until
 from alerts.rules.base import Match
 from monitor.core.severity import Severity
 from monitor.storage.incidents import Incident
@@ -127,9 +126,8 @@ def first_page(kind: AlertKind, reason: str, severity: Severity, now: datetime, 
     """Step 0 of the schedule now, unless quiet hours hold it back until they end."""
     held = quiet_until(now, severity, quiet, tz)
     if held is not None:
-        local = held.astimezone(ZoneInfo(tz)).strftime("%H:%M")
         return Paging(False, kind, reason, {"escalation_step": -1, "escalation_round": 0, "next_escalation_at": held},
-                      event=("quiet_hours", f"静默时段，{severity.display}通知推迟至 {local}", {}))
+                      event=("quiet_hours", quiet_hours_note(severity, held, tz), {}))
     return Paging(True, kind, reason, _advance(schedule, 0, 0, now), schedule.channels(0))
 
 

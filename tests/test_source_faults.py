@@ -202,7 +202,8 @@ def test_items_without_id_or_text_and_future_timestamps(db, caplog):
             report = pipeline.poll("论坛")
     assert report.error is None and report.stored == 3
     assert report.skipped == ["entry 1: has neither title nor text"]
-    assert any("skipped an item: entry 1: has neither title nor text" in r.getMessage() for r in caplog.records)
+    assert any("(e.g. entry 1: has neither title nor text)" in r.getMessage() and "[source=论坛 stage=normalise]" in r.getMessage()
+               for r in caplog.records)
     with db.session() as s:
         rows = {r.external_id: r for r in s.scalars(select(MentionRow))}
         assert state_of(db, "论坛").consecutive_failures == 0

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Sequence
-from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
 from alerts.channels.base import Channel
 from alerts.delivery import Outcome, alert_to_json
-from alerts.escalation import QuietHours, quiet_until
+from alerts.escalation import QuietHours, quiet_hours_note, quiet_until
 from alerts.notify.stage import Context, log
 from monitor.core.configtypes import format_duration
 from monitor.storage import Database, Session, deliveries, silences, timeline
@@ -113,8 +112,7 @@ class MuteStage:
         ctx.outcomes += [Outcome(ctx.jobs[n], "deferred", ctx.jobs[n].attempts, retry_at=until) for n in channels]
         a = ctx.alert
         log.info("[stage=notify] %s held back by quiet hours until %s", ctx.what, until.isoformat())
-        local = until.astimezone(ZoneInfo(a.tz)).strftime("%H:%M")
-        _event(s, ctx, "quiet_hours", f"静默时段，{a.severity.display}通知推迟至 {local}", {"alert": a.kind})
+        _event(s, ctx, "quiet_hours", quiet_hours_note(a.severity, until, a.tz), {"alert": a.kind})
 
 
 class QueueStage:

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from monitor.storage import Database, history, repo
+from monitor.storage import incidents as incident_store
 
 NAMESPACE = "yuqing"
 
@@ -36,7 +37,7 @@ class _DatabaseCollector:
         failing = GaugeMetricFamily(f"{NAMESPACE}_source_consecutive_failures",
                                     "Consecutive failed polls per source", labels=["source"])
         with self.db.session() as s:
-            for severity, status, n in history.incident_counts(s):
+            for (severity, status), n in incident_store.counts(s).items():
                 incidents.add_metric([severity, status], n)
             for channel, status, n in history.notification_counts(s):
                 deliveries.add_metric([channel, status], n)

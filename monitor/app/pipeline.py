@@ -32,6 +32,7 @@ from nlp.sentiment import Scorer, label_for, score_many, scorer_from_config
 from nlp.topics import TopicMatcher
 from sources.base import Deferred, FetchResult, Source
 from sources.dedup import Deduper
+from sources.logquiet import QuietLog
 from sources.normalise import normalise
 from sources.registry import SOURCES
 
@@ -60,6 +61,7 @@ class Pipeline:
                  metrics: Metrics | None = None):
         self.config = config
         self.metrics = metrics if metrics is not None else Metrics()
+        self.quiet_log = QuietLog(log)  # one line per source and kind of skipped item per interval, with a count
         self.db = db
         self.clock = clock
         self.sources: dict[str, Source] = {
@@ -142,8 +144,7 @@ class Pipeline:
         self.notifier.deliver(alerts, now)
         report.alerts = len(alerts)
         self._count(report, alerts)
-        for reason in report.skipped:
-            log.warning("[source=%s stage=normalise] skipped an item: %s", source_name, reason)
+        self.quiet_log.skipped(source_name, "normalise", report.skipped)
         log.log(logging.INFO if report.stored else logging.DEBUG, "[source=%s stage=store] %s", source_name,
                 "not modified" if result.not_modified else f"{report.fetched} fetched, {report.stored} new")
         return report

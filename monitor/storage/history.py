@@ -52,13 +52,6 @@ def incidents_active_between(s: Session, start: datetime, end: datetime) -> list
         .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())))
 
 
-def incident_counts(s: Session) -> list[tuple[str, str, int]]:
-    """(severity, status, number of incidents)."""
-    stmt = select(IncidentRow.severity, IncidentRow.status, func.count()).group_by(IncidentRow.severity,
-                                                                                   IncidentRow.status)
-    return [tuple(r) for r in s.execute(stmt)]
-
-
 def notification_counts(s: Session, incident_id: int | None = None) -> list[tuple[str, str, int]]:
     """(channel, status, number of attempts) from the delivery log — of one incident, or of all."""
     stmt = select(NotificationRow.channel, NotificationRow.status, func.count())
