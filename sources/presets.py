@@ -131,14 +131,21 @@ def _fill(template: str, args: dict[str, str], *, path: bool) -> str:
     return template.format(**{k: quote(str(v), safe="") if path else str(v) for k, v in args.items()})
 
 
-def expand_rss(data: dict) -> dict:
-    """Config dict of an ``rss`` source with its ``preset`` resolved to a ``url``."""
+def _preset(data: dict, presets: dict, family: str):
+    """The preset a source's config dict names (None: it names none); ValueError for an unknown one."""
     name = data.get("preset")
     if name is None:
-        return data
-    preset = RSS_PRESETS.get(name)
+        return None
+    if name not in presets:
+        raise ValueError(f"unknown {family} preset {name!r}; known: {', '.join(sorted(presets))}")
+    return presets[name]
+
+
+def expand_rss(data: dict) -> dict:
+    """Config dict of an ``rss`` source with its ``preset`` resolved to a ``url``."""
+    preset = _preset(data, RSS_PRESETS, "rss")
     if preset is None:
-        raise ValueError(f"unknown rss preset {name!r}; known: {', '.join(sorted(RSS_PRESETS))}")
+        return data
     base = str(data.get("rsshub") or DEFAULT_RSSHUB).rstrip("/")
     out = dict(data)
     out.setdefault("url", base + _fill(preset.route, dict(data.get("args") or {}), path=True))
@@ -148,12 +155,9 @@ def expand_rss(data: dict) -> dict:
 
 def expand_api(data: dict) -> dict:
     """Config dict of a ``json_api`` source with its ``preset`` settings filled in (config wins)."""
-    name = data.get("preset")
-    if name is None:
-        return data
-    preset = API_PRESETS.get(name)
+    preset = _preset(data, API_PRESETS, "json_api")
     if preset is None:
-        raise ValueError(f"unknown json_api preset {name!r}; known: {', '.join(sorted(API_PRESETS))}")
+        return data
     args = dict(data.get("args") or {})
     out = dict(data)
     out.setdefault("url", _fill(preset.url, args, path=True))
