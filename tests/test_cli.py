@@ -107,8 +107,14 @@ def test_sources_shows_health(db, config_file):
     result = cli("sources", "--config", str(config_file), "--json")
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
-    assert row["name"] == "weibo" and row["health"] == "failing" and row["consecutive_failures"] == 1
+    # one failed poll is not an outage yet: failing, like the source_health rule, takes 3 (its `failures`)
+    assert row["name"] == "weibo" and row["health"] == "erroring" and row["consecutive_failures"] == 1
     assert row["last_error"] == "HTTP 503 Service Unavailable"
+    with db.session() as s:
+        for _ in range(2):
+            repo.record_poll_failure(s, "weibo", "rss", "HTTP 503 Service Unavailable", T0)
+    [row] = json.loads(cli("sources", "--config", str(config_file), "--json").output)
+    assert (row["health"], row["consecutive_failures"], row["failure_threshold"]) == ("failing", 3, 3)
     with db.session() as s:
         repo.record_poll_success(s, "weibo", "rss", SourceState(etag='"abc"'), T0, 3)
     [row] = json.loads(cli("sources", "--config", str(config_file), "--json").output)

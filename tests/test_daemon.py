@@ -170,6 +170,6 @@ def test_status_command_reports_the_daemon_queue_and_sources(db, tmp_path):
     assert doc["daemon"]["alive"] and doc["daemon"]["version"] == "9.9" and doc["daemon"]["pid"] == os.getpid()
     assert doc["incidents"] == {"open": 0, "acknowledged": 0, "resolved": 0}
     assert doc["queue"] == {"deliveries_pending": 0, "deliveries_failed": 0}
-    assert [(s["name"], s["consecutive_failures"]) for s in doc["sources"]] == [("weibo", 1)]
+    assert [(s["name"], s["consecutive_failures"], s["health"]) for s in doc["sources"]] == [("weibo", 1, "erroring")]
     text = runner.invoke(app, ["status", "--config", str(cfg)])
     assert "daemon: running" in text.output and "HTTP 503" in text.output

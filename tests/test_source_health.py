@@ -1,6 +1,6 @@
 """source_health (数据源异常): failing or stale sources become one incident and recover by
 themselves — as a pure rule, through the engine, through the pipeline against a real local
-server, and in `monitor sources`."""
+server, and in `monitor sources`; the health verdict (sources.health.assess) they all share."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from alerts.engine import RuleEngine
 from alerts.rules.source_health import SourceHealthConfig, SourceHealthRule
+from sources.health import Polls, SourceHealth, assess
 from monitor.cli import app
 from monitor.storage.models import IncidentEventRow, IncidentRow, SourceStateRow
 from tests.factories import T0
@@ -86,6 +87,32 @@ def test_restore_continues_an_outage_after_restart():
     r.restore(failures=5, last_error="HTTP 503", last_success_at=None, last_item_at=None, first_poll_at=at(-60))
     [m] = r.tick(at(1))
     assert m.kind == "firing" and "连续 5 次" in m.reason
+
+
+def test_health_is_one_function_ok_erroring_failing_stale_never_polled():
+    polls = Polls(consecutive_failures=0, last_item_at=at(0), first_poll_at=at(-60))
+    hour = timedelta(hours=1)
+    assert assess(None, expect_every=hour, now=at(1)) == SourceHealth("never polled", 0, 3, None, hour)
+    assert assess(polls, expect_every=hour, now=at(60)).state == "ok"
+    stale = assess(polls, expect_every=hour, now=at(61))
+    assert (stale.state, stale.stale_for, stale.alerting) == ("stale", timedelta(minutes=61), True)
+    assert assess(polls, expect_every=None, now=at(10_000)).state == "ok"  # never stale without expect_every
+    erroring = assess(Polls(2, at(0), at(0)), expect_every=None, now=at(1))
+    assert (erroring.state, erroring.failing, erroring.alerting) == ("erroring", False, False)
+    assert assess(Polls(3, at(0), at(0)), expect_every=None, now=at(1)).state == "failing"
+    assert assess(Polls(1, at(0), at(0)), expect_every=None, now=at(1), threshold=1).state == "failing"
+    # failing wins over stale, stale over erroring; staleness counts from the first poll until an item
+    assert assess(Polls(3, None, at(0)), expect_every=hour, now=at(90)).state == "failing"
+    assert assess(Polls(1, None, at(0)), expect_every=hour, now=at(90)).state == "stale"
+    assert assess(Polls(0, None, at(5)), expect_every=hour, now=at(0)).stale_for == timedelta(0)  # clock skew
+
+
+def test_the_rule_pages_exactly_when_health_says_alerting():
+    r = rule(failures=2, expect_every=timedelta(minutes=30))
+    outcomes = [(True, 3), (False, 0), (True, 0), (False, 0), (False, 0), (False, 0), (True, 0), (True, 1)]
+    for minute, (ok, stored) in enumerate(outcomes, start=1):
+        r.observe_poll(ok, None if ok else "x", stored, at(minute * 7))
+        assert r.firing == r.health(at(minute * 7)).alerting
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -176,7 +203,9 @@ def test_monitor_sources_shows_health_and_stale_for(db, tmp_path):
         "  - {name: quiet, type: rss, url: 'http://127.0.0.1:9/a', expect_every: 1h}\n"
         "  - {name: broken, type: rss, url: 'http://127.0.0.1:9/b'}\n"
         "  - {name: fresh, type: rss, url: 'http://127.0.0.1:9/c', expect_every: 1h}\n"
-        "  - {name: new, type: jsonfeed, url: 'http://127.0.0.1:9/d'}\n", encoding="utf-8")
+        "  - {name: new, type: jsonfeed, url: 'http://127.0.0.1:9/d'}\n"
+        "  - {name: flaky, type: rss, url: 'http://127.0.0.1:9/e'}\n"
+        "rules:\n  - {name: 数据源异常, type: source_health, failures: 1, sources: [broken]}\n", encoding="utf-8")
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)
@@ -185,12 +214,17 @@ def test_monitor_sources_shows_health_and_stale_for(db, tmp_path):
         repo.record_poll_success(s, "quiet", "rss", SourceState(), now - timedelta(minutes=1), 0)
         repo.record_poll_failure(s, "broken", "rss", "connection refused: http://127.0.0.1:9/b", now)
         repo.record_poll_success(s, "fresh", "rss", SourceState(), now - timedelta(minutes=5), 2)
+        repo.record_poll_failure(s, "flaky", "rss", "timed out", now)
     result = CliRunner().invoke(app, ["sources", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["quiet"]["health"] == "stale" and rows["quiet"]["stale_for"] == "3h"
     assert rows["quiet"]["expect_every"] == "1h" and rows["quiet"]["items_stored"] == 4
+    # failing at the threshold of the rule watching the source (1 here) …
     assert rows["broken"]["health"] == "failing" and rows["broken"]["last_error"].startswith("connection refused")
+    # … below it (no rule watches flaky: the default 3) erroring: no incident yet, but not ok
+    assert (rows["flaky"]["health"], rows["flaky"]["consecutive_failures"], rows["flaky"]["failure_threshold"]) == (
+        "erroring", 1, 3)
     assert rows["fresh"]["health"] == "ok" and rows["fresh"]["stale_for"] == "5m"
     assert rows["new"]["health"] == "never polled" and rows["new"]["stale_for"] is None
     table = CliRunner().invoke(app, ["sources", "--config", str(path)], env={"COLUMNS": "200"})

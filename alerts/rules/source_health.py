@@ -15,20 +15,23 @@ whichever of the two conditions comes and goes.
 
 The rule is on for every source by default: when the config has no
 ``source_health`` rule the engine adds ``{name: 数据源异常, type: source_health}``.
-Pure state machine: times are passed in.
+Whether a source is failing or stale is decided by :func:`sources.health.assess`, the function
+``monitor sources`` and ``monitor status`` show too. Pure state machine: times are passed in.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.measurements import SourceHealthMeasurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import format_duration
 from monitor.core.domain import Mention
+from sources.health import DEFAULT_FAILURES, Polls, SourceHealth, assess
 
 DEFAULT_NAME = "数据源异常"
 
@@ -36,12 +39,20 @@ DEFAULT_NAME = "数据源异常"
 class SourceHealthConfig(RuleConfig):
     type: Literal["source_health"]
     sources: tuple[str, ...] | None = None  # None: every source
-    failures: int = Field(default=3, ge=1)  # consecutive failed polls that make an incident
+    failures: int = Field(default=DEFAULT_FAILURES, ge=1)  # consecutive failed polls that make an incident
     severity: Severity = Severity.III
 
 
 def default_config() -> SourceHealthConfig:
     return SourceHealthConfig(name=DEFAULT_NAME, type="source_health")
+
+
+def failure_threshold(rules: Iterable[Any], source: str) -> int:
+    """The ``failures`` setting of the ``source_health`` rule watching ``source`` (the lowest if several
+    do) — what front ends call failing. Without one (no rule configured, so the default rule watches
+    every source; or the configured ones skip this source) the default."""
+    counts = [r.failures for r in rules if isinstance(r, SourceHealthConfig) and (not r.sources or source in r.sources)]
+    return min(counts, default=DEFAULT_FAILURES)
 
 
 class SourceHealthRule(Rule):
@@ -89,50 +100,50 @@ class SourceHealthRule(Rule):
         return self._evaluate(now)
 
     # -- evaluation --------------------------------------------------------------------
+    def health(self, now: datetime) -> SourceHealth:
+        """:func:`sources.health.assess` over what this rule has seen (staleness counts from its start
+        or the stored first poll, whichever is earlier)."""
+        return assess(Polls(self.failures, self.last_item_at, self.since), expect_every=self.expect_every, now=now,
+                      threshold=self.config.failures)
+
     def stale_for(self, now: datetime) -> timedelta:
-        return max(timedelta(0), now - (self.last_item_at or self.since))
-
-    def is_failing(self) -> bool:
-        return self.failures >= self.config.failures
-
-    def is_stale(self, now: datetime) -> bool:
-        return self.expect_every is not None and self.stale_for(now) > self.expect_every
+        return self.health(now).stale_for or timedelta(0)
 
     def _evaluate(self, now: datetime) -> list[Match]:
-        failing, stale = self.is_failing(), self.is_stale(now)
-        if (failing or stale) and not self.firing:
+        health = self.health(now)
+        if health.alerting and not self.firing:
             self.firing = True
-            return [self._match("firing", now, self._reason(now, failing, stale))]
-        if not (failing or stale) and self.firing:
+            return [self._match("firing", now, self._reason(health))]
+        if not health.alerting and self.firing:
             self.firing = False
             got = "收到新数据" if self.expect_every is not None and self.last_item_at == now else "抓取恢复正常"
             return [self._match("recovered", now, f"数据源「{self.source}」已恢复：{got}")]
         return []
 
-    def _reason(self, now: datetime, failing: bool, stale: bool) -> str:
+    def _reason(self, health: SourceHealth) -> str:
         parts = []
-        if failing:
+        if health.failing:
             parts.append(f"连续 {self.failures} 次抓取失败（{self.last_error}）")
-        if stale:
-            parts.append(f"已 {format_duration(_whole(self.stale_for(now)))} 没有新数据"
+        if health.stale:
+            parts.append(f"已 {format_duration(_whole(health.stale_for))} 没有新数据"
                          f"（预期至少每 {format_duration(self.expect_every)} 一条）")
         return f"数据源「{self.source}」" + "，".join(parts) + "，舆情监测可能存在盲区"
 
-    def numbers(self, now: datetime) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "consecutive_failures": self.failures,
-            "failure_threshold": self.config.failures,
-            "last_error": self.last_error,
-            "stale_for": format_duration(_whole(self.stale_for(now))),
-            "expect_every": format_duration(self.expect_every) if self.expect_every else None,
-            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
-            "last_item_at": self.last_item_at.isoformat() if self.last_item_at else None,
-        }
+    def measure(self, now: datetime) -> SourceHealthMeasurement:
+        return SourceHealthMeasurement(
+            source=self.source,
+            consecutive_failures=self.failures,
+            failure_threshold=self.config.failures,
+            last_error=self.last_error,
+            stale_for=_whole(self.stale_for(now)),
+            expect_every=self.expect_every or None,
+            last_success_at=self.last_success_at,
+            last_item_at=self.last_item_at,
+        )
 
     def _match(self, kind: Literal["firing", "recovered"], now: datetime, reason: str) -> Match:
         return Match(kind, self.config.name, self.config.type, self.source, now, self.config.severity, reason,
-                     self.numbers(now))
+                     self.measure(now))
 
 
 def _whole(td: timedelta) -> timedelta:

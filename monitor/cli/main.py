@@ -20,9 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monitor.app.config import load_config, parse_config, database_url
-from monitor.core.configtypes import parse_duration
+from monitor.app.config import load_config, parse_config
+from monitor.app.service import Context, local_time
+from monitor.app.service import incidents as incident_service
+from monitor.app.service.sources import source_views
 from monitor.core.errors import ConfigError, MonitorError, UsageError
+from monitor.core.severity import Severity
 
 app = typer.Typer(help="舆情哨兵 — public-opinion monitoring and crisis alerts.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -33,8 +36,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="MONITOR_CONFIG",
                          help="YAML config file (default: built-in defaults, data in $MONITOR_DATA_DIR or ./data).")
-SEVERITY_STYLE = {"I": "bold white on red", "II": "bold red", "III": "yellow", "IV": "cyan"}
 STATUS_LABEL = {"open": "未处理", "acknowledged": "处理中", "resolved": "已解决"}
+HEALTH_STYLE = {"ok": "green", "erroring": "yellow", "failing": "red", "stale": "yellow"}  # never polled: dim
 
 
 def cli_errors(fn):
@@ -66,19 +69,9 @@ def _config(path: Optional[Path]):
     return parse_config(f"data_dir: {json.dumps(os.environ.get('MONITOR_DATA_DIR', 'data'))}\n", label="(defaults)")
 
 
-def _db(path: Optional[Path]):
-    from monitor.storage import Database
-
-    db = Database(database_url(_config(path)))
-    db.migrate()
-    return db
-
-
-def _incidents(path: Optional[Path]):
-    from alerts.incident_desk import IncidentDesk
-
-    config = _config(path)
-    return IncidentDesk(_db(path), tz=config.timezone), config
+def _ctx(path: Optional[Path]) -> Context:
+    """The services' context for ``--config`` (read when first needed; the database opened when first used)."""
+    return Context(loader=lambda: _config(path))
 
 
 def _actor(actor: Optional[str]) -> str:
@@ -92,9 +85,12 @@ def _now():
 
 
 def _local(dt, tz: str) -> str:
-    from zoneinfo import ZoneInfo
+    return local_time(dt, tz)
 
-    return dt.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M:%S") if dt else "-"
+
+def _severity(value: str) -> str:
+    severity = Severity(value)
+    return f"[{severity.terminal_style}]{severity.value}[/]"
 
 
 # -- run ------------------------------------------------------------------------------
@@ -130,7 +126,7 @@ def check_config(file: Path = typer.Argument(..., help="YAML config file to vali
 @cli_errors
 def migrate(config: Optional[Path] = ConfigOpt) -> None:
     """Create or upgrade the database schema to the newest version."""
-    db = _db(config)
+    db = _ctx(config).db
     typer.echo(f"{db.display_url}: schema at revision {db.schema_revision()}")
 
 
@@ -152,16 +148,8 @@ def list_incidents(config: Optional[Path] = ConfigOpt,
                    since: Optional[str] = typer.Option(None, "--since", help='Only incidents opened within, e.g. "24h".'),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List incidents, newest first."""
-    from alerts.incident_desk import STATUSES
-
-    if status is not None and status not in STATUSES:
-        raise UsageError(f"--status: expected one of {', '.join(STATUSES)}, got {status!r}")
-    try:
-        since_at = _now() - parse_duration(since) if since else None
-    except Exception:
-        raise UsageError(f'--since: expected a duration like "24h", got {since!r}') from None
-    manager, cfg = _incidents(config)
-    rows = manager.list(status=status, since=since_at)
+    ctx = _ctx(config)
+    rows = incident_service.list_incidents(ctx, _now(), status=status, since=since)
     if as_json:
         print(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2))
         return
@@ -172,10 +160,10 @@ def list_incidents(config: Optional[Path] = ConfigOpt,
     for col in ("#", "级别", "状态", "话题", "规则", "开始", "确认", "解决", "原因"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), f"[{SEVERITY_STYLE[r.severity]}]{r.severity}[/]", STATUS_LABEL.get(r.status, r.status),
-                      r.topic, r.rule, _local(r.opened_at, cfg.timezone),
-                      f"{_local(r.acked_at, cfg.timezone)} {r.acked_by or ''}".strip(),
-                      f"{_local(r.resolved_at, cfg.timezone)} {r.resolved_by or ''}".strip(), r.reason)
+        table.add_row(str(r.id), _severity(r.severity), STATUS_LABEL.get(r.status, r.status),
+                      r.topic, r.rule, _local(r.opened_at, ctx.tz),
+                      f"{_local(r.acked_at, ctx.tz)} {r.acked_by or ''}".strip(),
+                      f"{_local(r.resolved_at, ctx.tz)} {r.resolved_by or ''}".strip(), r.reason)
     out.print(table)
 
 
@@ -194,8 +182,8 @@ def _incident_json(r) -> dict:
 def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show one incident: summary, numbers, evidence and timeline."""
-    manager, cfg = _incidents(config)
-    view = manager.view(incident_id)
+    ctx = _ctx(config)
+    view = incident_service.view(ctx, incident_id)
     r, events, mentions = view.incident, view.events, view.mentions
     if as_json:
         doc = _incident_json(r) | {
@@ -208,7 +196,7 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
-    out.print(f"[bold]#{r.id} {r.title}[/bold]  级别 [{SEVERITY_STYLE[r.severity]}]{r.severity}[/]  "
+    out.print(f"[bold]#{r.id} {r.title}[/bold]  级别 {_severity(r.severity)}  "
               f"状态 {STATUS_LABEL.get(r.status, r.status)}", highlight=False)
     out.print(f"原因：{r.reason}", highlight=False)
     out.print("数据：" + json.dumps(r.numbers, ensure_ascii=False), highlight=False)
@@ -220,8 +208,8 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
         out.print(f"[bold]应急预案 {r.plan}[/bold]", highlight=False)
         for st in view.steps:
             mark = {"done": "[green]✔[/]", "skipped": "[dim]–[/]"}.get(st.status, "[yellow]☐[/]")
-            who = f" — {st.done_by} {_local(st.done_at, cfg.timezone)}" if st.done_by else ""
-            due = f"，{_local(st.due_at, cfg.timezone)}前" if st.due_at else ""
+            who = f" — {st.done_by} {_local(st.done_at, ctx.tz)}" if st.done_by else ""
+            due = f"，{_local(st.due_at, ctx.tz)}前" if st.due_at else ""
             out.print(f"  {mark} {st.position}. {st.title}（{st.owner}{due}）{who}", highlight=False)
             if st.reply:
                 out.print(f"      回复模板：{st.reply}", highlight=False, style="dim")
@@ -229,7 +217,7 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
     for col in ("时间", "事件", "操作人", "说明"):
         timeline.add_column(col, overflow="fold")
     for e in events:
-        timeline.add_row(_local(e.at, cfg.timezone), e.kind, e.actor, e.message)
+        timeline.add_row(_local(e.at, ctx.tz), e.kind, e.actor, e.message)
     out.print(timeline)
 
 
@@ -239,8 +227,7 @@ def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                  actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
                  note: Optional[str] = typer.Option(None, "--note")) -> None:
     """Acknowledge an open incident."""
-    manager, _ = _incidents(config)
-    r = manager.acknowledge(incident_id, _actor(actor), _now(), note)
+    r = incident_service.acknowledge(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} acknowledged by {r.acked_by}")
 
 
@@ -250,8 +237,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                      actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
                      note: Optional[str] = typer.Option(None, "--note")) -> None:
     """Resolve an incident."""
-    manager, _ = _incidents(config)
-    r = manager.resolve(incident_id, _actor(actor), _now(), note)
+    r = incident_service.resolve(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} resolved by {r.resolved_by}")
 
 
@@ -260,8 +246,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
 def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOpt,
                   actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
     """Add a note to an incident's timeline."""
-    manager, _ = _incidents(config)
-    manager.add_note(incident_id, _actor(actor), _now(), text)
+    incident_service.add_note(_ctx(config), incident_id, text, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id}: note added")
 
 
@@ -272,8 +257,7 @@ def step_incident(incident_id: int, position: int,
                   config: Optional[Path] = ConfigOpt,
                   actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
     """Mark step N of the incident's response plan done (or skipped / pending again)."""
-    manager, _ = _incidents(config)
-    step = manager.set_step(incident_id, position, status, _actor(actor), _now())
+    step = incident_service.set_step(_ctx(config), incident_id, position, status, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} step {step.position} ({step.title}): {step.status}")
 
 
@@ -282,8 +266,7 @@ def step_incident(incident_id: int, position: int,
 def assign_incident(incident_id: int, person: str, config: Optional[Path] = ConfigOpt,
                     actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
     """Assign an incident to a person."""
-    manager, _ = _incidents(config)
-    manager.assign(incident_id, person, _actor(actor), _now())
+    incident_service.assign(_ctx(config), incident_id, person, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} assigned to {person}")
 
 
@@ -292,51 +275,29 @@ def assign_incident(incident_id: int, person: str, config: Optional[Path] = Conf
 @cli_errors
 def sources(config: Optional[Path] = ConfigOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List sources with their health: failing / stale / ok, stale for, last success, last error."""
-    from monitor.storage.repo import source_states
-
-    cfg = _config(config)
-    with _db(config).session() as s:
-        states = {r.name: r for r in source_states(s)}
-    configured = {c.name: c for c in cfg.sources}
-    names = list(configured) + [n for n in states if n not in configured]
-    now = _now()
-    rows = []
-    for name in names:
-        st, c = states.get(name), configured.get(name)
-        expect = getattr(c, "expect_every", None)
-        since = st and (st.last_item_at or st.first_poll_at)
-        stale_for = now - since if since else None
-        if st is None:
-            health = "never polled"
-        elif st.consecutive_failures:
-            health = "failing"
-        elif expect is not None and stale_for is not None and stale_for > expect:
-            health = "stale"
-        else:
-            health = "ok"
-        rows.append({
-            "name": name, "type": st.type if st else c.type, "health": health,
-            "stale_for": _span(stale_for), "stale_for_seconds": stale_for and int(stale_for.total_seconds()),
-            "expect_every": _span(expect), "last_item_at": st and st.last_item_at and st.last_item_at.isoformat(),
-            "last_success_at": st and st.last_success_at and st.last_success_at.isoformat(),
-            "consecutive_failures": st.consecutive_failures if st else 0,
-            "last_error": st.last_error if st else None, "items_stored": st.items_stored if st else 0,
-        })
+    """List sources with their health: failing / erroring / stale / ok, stale for, last success, last error."""
+    ctx = _ctx(config)
+    views = source_views(ctx, _now())
+    rows = [{
+        "name": v.name, "type": v.type, "health": v.state,
+        "stale_for": _span(v.stale_for), "stale_for_seconds": None if v.stale_for is None else int(v.stale_for.total_seconds()),
+        "expect_every": _span(v.expect_every), "last_item_at": v.last_item_at and v.last_item_at.isoformat(),
+        "last_success_at": v.last_success_at and v.last_success_at.isoformat(),
+        "consecutive_failures": v.consecutive_failures, "failure_threshold": v.health.threshold,
+        "last_error": v.last_error, "items_stored": v.items_stored,
+    } for v in views]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table(title="数据源 sources")
     for col in ("name", "type", "health", "stale for", "last success", "failures", "stored", "last error"):
         table.add_column(col, overflow="fold")
-    for r, name in zip(rows, names):
-        style = {"ok": "green", "failing": "red", "stale": "yellow"}.get(r["health"], "dim")
-        st = states.get(name)
+    for r, v in zip(rows, views):
         stale = r["stale_for"] or "-"
         if r["expect_every"]:
             stale += f" (expect ≤{r['expect_every']})"
-        table.add_row(r["name"], r["type"], f"[{style}]{r['health']}[/]", stale,
-                      _local(st.last_success_at, cfg.timezone) if st else "-",
+        table.add_row(r["name"], r["type"], f"[{HEALTH_STYLE.get(v.state, 'dim')}]{v.state}[/]", stale,
+                      _local(v.last_success_at, ctx.tz),
                       str(r["consecutive_failures"]), str(r["items_stored"]), r["last_error"] or "")
     out.print(table)
 
@@ -354,8 +315,6 @@ def _span(td) -> Optional[str]:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(parts[:2])
-
-
 
 
 def main() -> None:

@@ -9,66 +9,57 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
 
-from monitor.cli.main import ConfigOpt, _config, _db, _local, _now, cli_errors
-from monitor.app.lease import DEFAULT_TTL, current
-from alerts.delivery import depths
-from monitor.storage.models import IncidentRow, SourceStateRow
+from monitor.app.service.status import Status, status as read_status
+from monitor.cli.main import HEALTH_STYLE, ConfigOpt, _ctx, _local, _now, cli_errors
 
 out = Console()
 
 
-def status_doc(db, now) -> dict:
-    lease = current(db)
-    with db.session() as s:
-        incidents = dict(s.execute(select(IncidentRow.status, func.count()).group_by(IncidentRow.status)).all())
-        deliveries = depths(s)
-        sources = [{"name": r.name, "type": r.type,
-                    "last_poll_at": r.last_poll_at and r.last_poll_at.isoformat(),
-                    "last_success_at": r.last_success_at and r.last_success_at.isoformat(),
-                    "consecutive_failures": r.consecutive_failures or 0, "last_error": r.last_error}
-                   for r in s.scalars(select(SourceStateRow).order_by(SourceStateRow.name))]
-    daemon = None
-    if lease is not None:
-        age = (now - lease.heartbeat_at).total_seconds()
-        daemon = {"alive": age < DEFAULT_TTL.total_seconds(), "host": lease.host, "pid": lease.pid,
-                  "started_at": lease.started_at.isoformat(), "heartbeat_at": lease.heartbeat_at.isoformat(),
-                  "heartbeat_age_s": round(age, 1), "version": lease.info.get("version")}
+def _iso(dt) -> Optional[str]:
+    return dt and dt.isoformat()
+
+
+def status_doc(st: Status) -> dict:
+    """The ``--json`` document."""
+    d = st.daemon
+    daemon = d and {"alive": d.alive, "host": d.host, "pid": d.pid, "started_at": d.started_at.isoformat(),
+                    "heartbeat_at": d.heartbeat_at.isoformat(), "heartbeat_age_s": d.heartbeat_age_s,
+                    "version": d.version}
     return {"daemon": daemon,
-            "incidents": {k: incidents.get(k, 0) for k in ("open", "acknowledged", "resolved")},
-            "queue": {"deliveries_pending": deliveries["pending"], "deliveries_failed": deliveries["failed"]},
-            "sources": sources}
+            "incidents": st.incidents,
+            "queue": {"deliveries_pending": st.deliveries_pending, "deliveries_failed": st.deliveries_failed},
+            "sources": [{"name": v.name, "type": v.type, "health": v.state,
+                         "last_poll_at": _iso(v.last_poll_at), "last_success_at": _iso(v.last_success_at),
+                         "consecutive_failures": v.consecutive_failures, "last_error": v.last_error}
+                        for v in st.sources]}
 
 
 @cli_errors
 def status(config: Optional[Path] = ConfigOpt,
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Daemon heartbeat, queue depths and the last poll of each source (exit 1 if no daemon is alive)."""
-    cfg = _config(config)
-    doc = status_doc(_db(config), _now())
-    alive = bool(doc["daemon"] and doc["daemon"]["alive"])
+    ctx = _ctx(config)
+    st = read_status(ctx, _now())
     if as_json:
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
-        raise typer.Exit(0 if alive else 1)
-    d = doc["daemon"]
+        print(json.dumps(status_doc(st), ensure_ascii=False, indent=2))
+        raise typer.Exit(0 if st.alive else 1)
+    d = st.daemon
     if d is None:
         out.print("[red]daemon: not running[/] (no lease in this database)")
     else:
-        state = "[green]running[/]" if d["alive"] else "[red]not responding[/]"
-        out.print(f"daemon: {state} on {d['host']} pid {d['pid']}, heartbeat {d['heartbeat_age_s']:.0f}s ago, "
-                  f"version {d['version']}", highlight=False)
-    i, q = doc["incidents"], doc["queue"]
+        state = "[green]running[/]" if d.alive else "[red]not responding[/]"
+        out.print(f"daemon: {state} on {d.host} pid {d.pid}, heartbeat {d.heartbeat_age_s:.0f}s ago, "
+                  f"version {d.version}", highlight=False)
+    i = st.incidents
     out.print(f"incidents: {i['open']} open, {i['acknowledged']} acknowledged; "
-              f"deliveries: {q['deliveries_pending']} pending, {q['deliveries_failed']} given up", highlight=False)
+              f"deliveries: {st.deliveries_pending} pending, {st.deliveries_failed} given up", highlight=False)
     table = Table(title="sources")
-    for col in ("name", "type", "last poll", "last success", "failures", "last error"):
+    for col in ("name", "type", "health", "last poll", "last success", "failures", "last error"):
         table.add_column(col, overflow="fold")
-    from datetime import datetime
-    for src in doc["sources"]:
-        parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
-        table.add_row(src["name"], src["type"], _local(parse(src["last_poll_at"]), cfg.timezone),
-                      _local(parse(src["last_success_at"]), cfg.timezone), str(src["consecutive_failures"]),
-                      src["last_error"] or "")
+    for v in st.sources:
+        table.add_row(v.name, v.type, f"[{HEALTH_STYLE.get(v.state, 'dim')}]{v.state}[/]",
+                      _local(v.last_poll_at, ctx.tz), _local(v.last_success_at, ctx.tz),
+                      str(v.consecutive_failures), v.last_error or "")
     out.print(table)
-    raise typer.Exit(0 if alive else 1)
+    raise typer.Exit(0 if st.alive else 1)
