@@ -8,6 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alerts.rules.base import Match
+import dataclasses
+import typing
+
 from alerts.rules.measurements import (MEASUREMENTS, Figures, FrequencyMeasurement, InfluencerMeasurement,
                                        KeywordMeasurement, NegativeShareMeasurement, NegativeSpikeMeasurement,
                                        SourceHealthMeasurement, WatchdogMeasurement, measurement_from_numbers)
@@ -106,3 +109,18 @@ def test_a_match_carries_the_record_and_shows_its_dict():
     assert plain.measurement == Figures(values={"score": 3, "window": "5m"}) and plain.measurement.window == 5 * MIN
     assert plain.numbers == {"score": 3, "window": "5m"}
     assert Match("recovered", "x", "plugin_rule", "品牌A", T0, Severity.IV, "r").numbers == {}
+
+
+def test_a_new_rule_types_record_registers_itself_where_it_is_defined():
+    from alerts.rules.measurements import Measurement, measurement_from_numbers
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class QueueMeasurement(Measurement):
+        rule_type: typing.ClassVar[str] = "test_queue_depth"
+        depth: int
+
+    try:
+        back = measurement_from_numbers("test_queue_depth", {"depth": 7, "window": "5m"})
+        assert isinstance(back, QueueMeasurement) and back.depth == 7
+    finally:
+        MEASUREMENTS.pop("test_queue_depth", None)

@@ -63,13 +63,22 @@ def describe_numbers(numbers: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
+MEASUREMENTS: dict[str, type["Measurement"]] = {}  # rule type -> its record, filled as subclasses are defined
+
+
 class Measurement:
     """Base of the records. Subclasses are frozen, keyword-only dataclasses whose fields, in
     order, are the keys of :meth:`as_numbers` (metadata ``key`` renames one, ``omit_empty``
-    leaves it out when empty)."""
+    leaves it out when empty). A subclass with a ``rule_type`` registers itself, so a new rule
+    type defines its record in its own module."""
 
     rule_type: ClassVar[str] = ""
     window: timedelta | None = None  # the window the rule counted in; None: it has none
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("rule_type"):
+            MEASUREMENTS[cls.rule_type] = cls
 
     def as_numbers(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -212,15 +221,15 @@ class WatchdogMeasurement(Measurement):
                                  if isinstance(seconds, (int, float))))
 
 
-MEASUREMENTS: dict[str, type[Measurement]] = {
-    cls.rule_type: cls
-    for cls in (NegativeSpikeMeasurement, NegativeShareMeasurement, KeywordMeasurement, FrequencyMeasurement,
-                InfluencerMeasurement, SourceHealthMeasurement, WatchdogMeasurement)
-}
-
-
 def measurement_from_numbers(rule_type: str, numbers: Mapping[str, Any] | None) -> Measurement:
     """The typed record of a ``rule_type`` match from its stored dict (:class:`Figures` for a type without one)."""
+    if rule_type not in MEASUREMENTS:
+        from alerts.rules.registry import RULES  # a plugin rule's module registers its record when imported
+
+        try:
+            RULES.get(rule_type)
+        except KeyError:
+            pass
     return MEASUREMENTS.get(rule_type, Figures).from_numbers(numbers or {})
 
 

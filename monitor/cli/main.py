@@ -36,6 +36,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="MONITOR_CONFIG",
                          help="YAML config file (default: built-in defaults, data in $MONITOR_DATA_DIR or ./data).")
+ActorOpt = typer.Option(None, "--as", help="Who acts (default: $MONITOR_ACTOR or the OS user).")
+NoteOpt = typer.Option(None, "--note", help="A note for the timeline.")
 STATUS_LABEL = {"open": "未处理", "acknowledged": "处理中", "resolved": "已解决"}
 HEALTH_STYLE = {"ok": "green", "erroring": "yellow", "failing": "red", "stale": "yellow"}  # never polled: dim
 
@@ -224,8 +226,8 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
 @incidents_app.command("ack")
 @cli_errors
 def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
-                 actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
-                 note: Optional[str] = typer.Option(None, "--note")) -> None:
+                 actor: Optional[str] = ActorOpt,
+                 note: Optional[str] = NoteOpt) -> None:
     """Acknowledge an open incident."""
     r = incident_service.acknowledge(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} acknowledged by {r.acked_by}")
@@ -234,8 +236,8 @@ def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
 @incidents_app.command("resolve")
 @cli_errors
 def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
-                     actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user)."),
-                     note: Optional[str] = typer.Option(None, "--note")) -> None:
+                     actor: Optional[str] = ActorOpt,
+                     note: Optional[str] = NoteOpt) -> None:
     """Resolve an incident."""
     r = incident_service.resolve(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} resolved by {r.resolved_by}")
@@ -244,7 +246,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
 @incidents_app.command("note")
 @cli_errors
 def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOpt,
-                  actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+                  actor: Optional[str] = ActorOpt) -> None:
     """Add a note to an incident's timeline."""
     incident_service.add_note(_ctx(config), incident_id, text, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id}: note added")
@@ -255,7 +257,7 @@ def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOp
 def step_incident(incident_id: int, position: int,
                   status: str = typer.Argument("done", help="done, skipped or pending."),
                   config: Optional[Path] = ConfigOpt,
-                  actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+                  actor: Optional[str] = ActorOpt) -> None:
     """Mark step N of the incident's response plan done (or skipped / pending again)."""
     step = incident_service.set_step(_ctx(config), incident_id, position, status, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} step {step.position} ({step.title}): {step.status}")
@@ -264,7 +266,7 @@ def step_incident(incident_id: int, position: int,
 @incidents_app.command("assign")
 @cli_errors
 def assign_incident(incident_id: int, person: str, config: Optional[Path] = ConfigOpt,
-                    actor: Optional[str] = typer.Option(None, "--as", help="Who acts (default: OS user).")) -> None:
+                    actor: Optional[str] = ActorOpt) -> None:
     """Assign an incident to a person."""
     incident_service.assign(_ctx(config), incident_id, person, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} assigned to {person}")
