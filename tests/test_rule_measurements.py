@@ -11,7 +11,7 @@ from alerts.rules.base import Match
 import dataclasses
 import typing
 
-from alerts.rules.measurements import (MEASUREMENTS, Figures, FrequencyMeasurement, InfluencerMeasurement,
+from alerts.rules.measurements import (LABELS, MEASUREMENTS, Figures, FrequencyMeasurement, InfluencerMeasurement,
                                        KeywordMeasurement, NegativeShareMeasurement, NegativeSpikeMeasurement,
                                        SourceHealthMeasurement, WatchdogMeasurement, measurement_from_numbers)
 from monitor.core.severity import Severity
@@ -117,10 +117,13 @@ def test_a_new_rule_types_record_registers_itself_where_it_is_defined():
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class QueueMeasurement(Measurement):
         rule_type: typing.ClassVar[str] = "test_queue_depth"
-        depth: int
+        labels: typing.ClassVar[dict] = {"test_depth": "队列深度"}
+        test_depth: int
 
     try:
-        back = measurement_from_numbers("test_queue_depth", {"depth": 7, "window": "5m"})
-        assert isinstance(back, QueueMeasurement) and back.depth == 7
+        back = measurement_from_numbers("test_queue_depth", {"test_depth": 7, "window": "5m"})
+        assert isinstance(back, QueueMeasurement) and back.test_depth == 7
+        assert ("队列深度", 7) in back.describe()
     finally:
         MEASUREMENTS.pop("test_queue_depth", None)
+        LABELS.pop("test_depth", None)

@@ -73,12 +73,15 @@ class Measurement:
     type defines its record in its own module."""
 
     rule_type: ClassVar[str] = ""
+    labels: ClassVar[Mapping[str, str]] = {}  # labels of figures new to this record (after the shared ones)
     window: timedelta | None = None  # the window the rule counted in; None: it has none
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("rule_type"):
             MEASUREMENTS[cls.rule_type] = cls
+        for key, label in cls.__dict__.get("labels", {}).items():
+            LABELS.setdefault(key, label)
 
     def as_numbers(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
