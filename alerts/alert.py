@@ -33,8 +33,27 @@ class Alert:
     # Tells apart pages of one incident that share kind and severity (a reminder's escalation
     # step and round, a reopening's count), so the notification log can dedup by ``dedup_key``.
     occurrence: str = ""
+    # The incident's page in the web console (``console.public_url`` + ``/incidents/<id>``), or None
+    # when no console is configured: the pages then carry the CLI hint only, exactly as before.
+    console_url: str | None = None
+
+    @property
+    def ack_url(self) -> str | None:
+        """The incident page with its 确认 button ready (``?ack=1``). Opening it changes nothing: the
+        acknowledgement itself is a POST from a logged-in session, never an action link."""
+        if self.console_url is None or self.kind == "resolved":
+            return None
+        return f"{self.console_url}?ack=1"
 
     @property
     def dedup_key(self) -> str:
         key = f"incident-{self.incident_id}-{self.kind}-{self.severity.value}"
         return f"{key}-{self.occurrence}" if self.occurrence else key
+
+
+def incident_url(public_url: str | None, incident_id: int) -> str | None:
+    """The console page of incident ``incident_id`` — built from the config and the integer id only,
+    so no text from a mention or a topic ever ends up in a link."""
+    if not public_url:
+        return None
+    return f"{public_url.rstrip('/')}/incidents/{int(incident_id)}"

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from alerts.alert import Alert, AlertKind
+from alerts.alert import Alert, AlertKind, incident_url
 from alerts.escalation import IncidentsConfig, Schedule, schedule_for
 from alerts.incident_desk import IncidentDesk
 from alerts.incident_policy import SYSTEM, Paging, decide, first_page, occurrence, paged_channels, reminder
@@ -42,8 +42,9 @@ PLAN_STEPS_SHOWN = 3
 class IncidentManager(IncidentDesk):
     def __init__(self, db: Database, *, tz: str = "Asia/Shanghai", plans: tuple[PlanConfig, ...] = (),
                  escalation: tuple = (), settings: IncidentsConfig | None = None,
-                 rule_plans: dict[str, str] | None = None):
+                 rule_plans: dict[str, str] | None = None, public_url: str | None = None):
         super().__init__(db, tz=tz)
+        self.public_url = public_url  # the web console: every page links to its incident there
         self.plans = plans
         self.escalation = escalation
         self.settings = settings or IncidentsConfig()
@@ -52,7 +53,8 @@ class IncidentManager(IncidentDesk):
     @classmethod
     def from_config(cls, db: Database, config) -> "IncidentManager":
         return cls(db, tz=config.timezone, plans=config.plans, escalation=config.escalation,
-                   settings=config.incidents, rule_plans={r.name: r.plan for r in config.rules if r.plan})
+                   settings=config.incidents, rule_plans={r.name: r.plan for r in config.rules if r.plan},
+                   public_url=config.console.public_url)
 
     def schedule(self, severity: Severity | str) -> Schedule:
         return schedule_for(Severity(severity), self.escalation, self.settings)
@@ -144,5 +146,5 @@ class IncidentManager(IncidentDesk):
             rule=incident.rule, title=f"「{incident.topic}」{incident.rule}", reason=reason, at=at,
             numbers=numbers, top_mentions=tuple(top), ack_command=f"monitor incidents ack {incident.id}",
             tz=self.tz, channels=channels, plan_steps=self._plan_lines(s, incident) if kind != "resolved" else (),
-            occurrence=occurrence(kind, incident),
+            occurrence=occurrence(kind, incident), console_url=incident_url(self.public_url, incident.id),
         )

@@ -2,13 +2,16 @@
 
 A message is a headline plus blocks — facts (incident, topic, rule, time, why,
 the numbers: current vs baseline), the most negative mentions (text, score,
-author, link), the response plan's first steps, and how to acknowledge.
+author, link), the response plan's first steps, and the actions: how to
+acknowledge and, with a web console (``Alert.console_url``), where to tap.
 Channels render the blocks as they need (one Markdown text, card elements,
-Slack sections, a mail body).
+Slack sections, a mail body); card channels show the actions as buttons
+(:func:`buttons`) instead of the actions block.
 """
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
@@ -63,18 +66,56 @@ def plan_lines(alert: Alert) -> list[str]:
     return lines
 
 
-def ack_line(alert: Alert) -> str:
-    if alert.kind == "resolved" or not alert.ack_command:
+# How the actions block reads: "links" — Markdown links to the console page (chat robots, mail);
+# "cli" — the page's address as plain text and the CLI command (the terminal); None — left out
+# (the channel shows :func:`buttons` instead).
+Actions = Literal["links", "cli"] | None
+
+
+def ack_line(alert: Alert, *, cli: bool = False) -> str:
+    """How to acknowledge: the console page (``?ack=1``) when there is one, else the CLI command."""
+    if alert.kind == "resolved":
         return ""
-    return f"确认处理：`{alert.ack_command}`"
+    if alert.ack_url and not cli:
+        return f"确认处理：{alert.ack_url}"
+    return f"确认处理：`{alert.ack_command}`" if alert.ack_command else ""
 
 
-def blocks(alert: Alert) -> list[str]:
-    """The message body as Markdown blocks (facts, mentions, plan, ack), empty ones left out."""
-    parts = [fact_lines(alert), mention_lines(alert), plan_lines(alert), [ack_line(alert)]]
+def link_line(alert: Alert, *, cli: bool = False) -> str:
+    if not alert.console_url:
+        return ""
+    return f"查看详情：{alert.console_url}" if cli else f"[查看详情]({alert.console_url})"
+
+
+def action_blocks(alert: Alert, actions: Actions = "links") -> list[list[str]]:
+    if actions is None:
+        return []
+    if actions == "cli":  # a paragraph each: the terminal wraps a paragraph, and the address must stay whole
+        return [[line] for line in (link_line(alert, cli=True), ack_line(alert, cli=True)) if line]
+    return [[line for line in (link_line(alert), ack_line(alert)) if line]]
+
+
+def action_lines(alert: Alert) -> list[str]:
+    """The actions block of a Markdown message (console links, or the CLI hint)."""
+    return [line for block in action_blocks(alert) for line in block]
+
+
+def buttons(alert: Alert) -> list[tuple[str, str]]:
+    """``(label, url)`` of the console buttons: 查看详情, and 确认处理 while the incident is not resolved."""
+    if not alert.console_url:
+        return []
+    out = [("查看详情", alert.console_url)]
+    if alert.ack_url:
+        out.append(("确认处理", alert.ack_url))
+    return out
+
+
+def blocks(alert: Alert, actions: Actions = "links") -> list[str]:
+    """The message body as Markdown blocks (facts, mentions, plan, actions), empty ones left out."""
+    parts = [fact_lines(alert), mention_lines(alert), plan_lines(alert), *action_blocks(alert, actions)]
     return ["\n".join(lines) for lines in parts if any(lines)]
 
 
-def render_markdown(alert: Alert, *, heading: bool = True) -> str:
+def render_markdown(alert: Alert, *, heading: bool = True, actions: Actions = "links") -> str:
     head = [f"### {headline(alert)}"] if heading else []
-    return "\n\n".join(head + blocks(alert))
+    return "\n\n".join(head + blocks(alert, actions))

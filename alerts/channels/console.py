@@ -1,4 +1,8 @@
-"""console: print alerts to the terminal (the demo's channel, and a handy fallback)."""
+"""console: print alerts to the terminal (the demo's channel, and a handy fallback).
+
+The terminal keeps the CLI hint (``确认处理：monitor incidents ack N``); with a web console the
+page's address is printed as plain text above it (a terminal shows Markdown links without their URL).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ class ConsoleChannel(Channel):
     def build_payload(self, alert: Alert) -> dict:
         return {
             "title": headline(alert),
-            "markdown": render_markdown(alert, heading=False),
+            "markdown": render_markdown(alert, heading=False, actions="cli"),
             "style": "green" if alert.kind == "resolved" else alert.severity.terminal_style,
         }
 

@@ -6,6 +6,19 @@ Body (documented "markdown" message)::
      "markdown": {"title": "<headline>", "text": "<markdown>"},
      "at": {"atMobiles": [...], "atUserIds": [...], "isAtAll": false}}
 
+With a web console (``Alert.console_url``) the page is an ActionCard
+(独立跳转) instead, the acknowledge line giving way to buttons::
+
+    {"msgtype": "actionCard",
+     "actionCard": {"title": "<headline>", "text": "<markdown>", "btnOrientation": "1",
+                    "btns": [{"title": "查看详情", "actionURL": "<url>"},
+                             {"title": "确认处理", "actionURL": "<url>?ack=1"}]},
+     "at": {...}}
+
+DingTalk documents ``at`` for text and markdown messages only; it is sent with
+the card all the same (and the @ names stay in the text), but whether the
+people named are notified is up to DingTalk.
+
 Mobiles to @ also appear as ``@<mobile>`` in the text (DingTalk only notifies
 people named there). Resolved notices @ nobody. With ``secret`` (加签) the URL
 gets ``&timestamp=<ms>&sign=<urlencode(base64(HMAC-SHA256(secret, "<ms>\\n<secret>")))>``.
@@ -27,7 +40,7 @@ from pydantic import SecretStr
 from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
-from alerts.message import headline, render_markdown
+from alerts.message import buttons, headline, render_markdown
 from monitor.core.errors import ChannelError
 
 
@@ -55,15 +68,17 @@ class DingTalkChannel(HttpChannel):
         cfg = self.config
         paging = alert.kind != "resolved"
         mobiles = list(cfg.at_mobiles) if paging else []
-        text = render_markdown(alert)
+        links = buttons(alert)
+        text = render_markdown(alert, actions=None if links else "links")
         if mobiles:
             text += "\n\n" + " ".join(f"@{m}" for m in mobiles)
-        return {
-            "msgtype": "markdown",
-            "markdown": {"title": headline(alert), "text": text},
-            "at": {"atMobiles": mobiles, "atUserIds": list(cfg.at_user_ids) if paging else [],
-                   "isAtAll": cfg.at_all and paging},
-        }
+        at = {"atMobiles": mobiles, "atUserIds": list(cfg.at_user_ids) if paging else [],
+              "isAtAll": cfg.at_all and paging}
+        if links:
+            card = {"title": headline(alert), "text": text, "btnOrientation": "1",  # "1": side by side
+                    "btns": [{"title": label, "actionURL": url} for label, url in links]}
+            return {"msgtype": "actionCard", "actionCard": card, "at": at}
+        return {"msgtype": "markdown", "markdown": {"title": headline(alert), "text": text}, "at": at}
 
     def signed_url(self) -> str:
         url = self.config.url.get_secret_value()

@@ -2,7 +2,8 @@
 
 The message is UTF-8 throughout: the Chinese subject is the headline (RFC 2047
 encoded on the wire), the body the shared Markdown text (readable as plain
-text), base64-encoded so any server relays it. ``Date`` is the alert's time and
+text; with a web console it ends with the incident page's link and its
+``?ack=1`` address), base64-encoded so any server relays it. ``Date`` is the alert's time and
 ``Message-ID`` is derived from the alert, so a retried page is recognisably the
 same mail. ``security``: ``starttls`` (default, port 587), ``ssl`` (implicit
 TLS, port 465) or ``none`` (port 25, e.g. a local relay); ``username`` and

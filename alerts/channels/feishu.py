@@ -7,6 +7,9 @@ Body (documented "interactive" message with a card)::
               "header": {"template": "<colour>", "title": {"tag": "plain_text", "content": "<headline>"}},
               "elements": [{"tag": "markdown", "content": "..."}, ..., {"tag": "hr"}, ...]}}
 
+With a web console (``Alert.console_url``) the acknowledge line gives way to
+a button row — ``{"tag": "action", "actions": [{"tag": "button", "url": …}, …]}``
+with 查看详情 and 确认处理 (the latter not on 已恢复).
 The header colour follows the severity (I red, II orange, III yellow, IV blue;
 已恢复 green). With ``secret`` (签名校验) the body also carries
 ``"timestamp": "<unix seconds>"`` and ``"sign": base64(HMAC-SHA256(key="<timestamp>\\n<secret>", msg=""))``.
@@ -26,7 +29,7 @@ from pydantic import SecretStr
 from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
-from alerts.message import ack_line, blocks, headline
+from alerts.message import ack_line, blocks, buttons, headline
 from monitor.core.errors import ChannelError
 
 RESOLVED = "green"
@@ -51,9 +54,13 @@ class FeishuChannel(HttpChannel):
     config: FeishuConfig
 
     def build_payload(self, alert: Alert) -> dict:
-        ack = ack_line(alert)
-        elements: list[dict] = [{"tag": "markdown", "content": b} for b in blocks(alert) if b != ack]
-        if ack:
+        elements: list[dict] = [{"tag": "markdown", "content": b} for b in blocks(alert, actions=None)]
+        links, ack = buttons(alert), ack_line(alert)
+        if links:
+            elements += [{"tag": "hr"}, {"tag": "action", "actions": [
+                {"tag": "button", "text": {"tag": "plain_text", "content": label}, "url": url,
+                 "type": "primary" if url == alert.ack_url else "default"} for label, url in links]}]
+        elif ack:
             elements += [{"tag": "hr"}, {"tag": "markdown", "content": ack}]
         if alert.kind != "resolved":
             ats = (["<at id=all></at>"] if self.config.at_all else []) + [

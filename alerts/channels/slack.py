@@ -7,6 +7,8 @@ Body::
                 {"type": "section", "text": {"type": "mrkdwn", "text": "..."}}, ...,
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "<how to acknowledge>"}]}]}
 
+With a web console (``Alert.console_url``) the acknowledge context gives way to
+an ``actions`` block of URL buttons (查看详情, and 确认处理 while not resolved).
 The shared Markdown is turned into Slack's mrkdwn (``*bold*``, ``<url|text>``,
 ``&``/``<``/``>`` escaped). Slack answers ``ok``; anything else (HTTP 4xx with
 ``invalid_payload``, ``no_service`` …) is a failure. Incoming webhooks allow
@@ -24,7 +26,7 @@ from pydantic import SecretStr
 from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
-from alerts.message import ack_line, blocks, headline
+from alerts.message import ack_line, blocks, buttons, headline
 from monitor.core.errors import ChannelError
 
 HEADER_MAX = 150
@@ -59,6 +61,13 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _button(label: str, url: str, index: int, primary: bool) -> dict:
+    # a link button: Slack opens the URL itself; the action_id only has to be unique in the block
+    button = {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True}, "url": url,
+              "action_id": f"console-{index}"}
+    return {**button, "style": "primary"} if primary else button
+
+
 class SlackChannel(HttpChannel):
     config_model = SlackConfig
     config: SlackConfig
@@ -71,8 +80,12 @@ class SlackChannel(HttpChannel):
         if self.config.mention and alert.kind != "resolved":
             out.append({"type": "section", "text": {"type": "mrkdwn", "text": self.config.mention}})
         out += [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(mrkdwn(b), SECTION_MAX)}}
-                for b in blocks(alert) if b != ack]
-        if ack:
+                for b in blocks(alert, actions=None)]
+        links = buttons(alert)
+        if links:
+            out.append({"type": "actions", "elements": [_button(label, url, i, url == alert.ack_url)
+                                                        for i, (label, url) in enumerate(links)]})
+        elif ack:
             out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn(ack)}]})
         return {"text": title, "blocks": out}
 

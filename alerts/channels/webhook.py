@@ -1,6 +1,7 @@
 """webhook: POST the alert as JSON to any HTTP endpoint.
 
-Body: a stable JSON document (see :meth:`WebhookChannel.build_payload`).
+Body: a stable JSON document (see :meth:`WebhookChannel.build_payload`); with a
+web console it also carries ``console_url``, the incident's page.
 When ``secret`` is set, the request carries
 ``X-Yuqing-Timestamp: <unix seconds>`` and
 ``X-Yuqing-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
@@ -42,7 +43,7 @@ class WebhookChannel(HttpChannel):
     config: WebhookConfig
 
     def build_payload(self, alert: Alert) -> dict:
-        return {
+        document = {
             "version": SCHEMA_VERSION,
             "kind": alert.kind,
             "incident_id": alert.incident_id,
@@ -62,6 +63,9 @@ class WebhookChannel(HttpChannel):
             "text": render_markdown(alert),
             "ack_command": alert.ack_command,
         }
+        if alert.console_url:  # absent without a console: the document stays as it was
+            document["console_url"] = alert.console_url
+        return document
 
     def request(self, payload: dict) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send (pure apart from the clock)."""

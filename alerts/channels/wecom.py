@@ -4,6 +4,10 @@ Body (documented "markdown" message)::
 
     {"msgtype": "markdown", "markdown": {"content": "<markdown, at most 4096 bytes>"}}
 
+With a web console (``Alert.console_url``) the content ends with
+``[查看详情](<url>)`` and ``确认处理：<url>?ack=1``; a page cut to the size
+limit keeps those lines (and the mentions) whole.
+
 ``mention_user_ids`` are appended as ``<@userid>`` (the markdown way to @
 someone); resolved notices @ nobody. A reply whose ``errcode`` is not 0 is a
 failure (45009: more than 20 messages a minute — the default ``rate_limit``).
@@ -19,7 +23,7 @@ from pydantic import SecretStr
 from alerts.alert import Alert
 from alerts.channels.base import ChannelConfig, RateLimit
 from alerts.channels.http import HttpChannel, short
-from alerts.message import render_markdown
+from alerts.message import action_lines, render_markdown
 from monitor.core.errors import ChannelError
 
 MAX_BYTES = 4096
@@ -50,7 +54,12 @@ class WeComChannel(HttpChannel):
         mentions = ""
         if alert.kind != "resolved" and self.config.mention_user_ids:
             mentions = "\n\n" + "".join(f"<@{u}>" for u in self.config.mention_user_ids)
-        content = truncate_utf8(render_markdown(alert), MAX_BYTES - len(mentions.encode("utf-8"))) + mentions
+        # Without a console the CLI hint is part of the body (and may be cut, as it always was);
+        # the console links are the point of a page, so they are kept out of the cut.
+        links = "\n".join(action_lines(alert)) if alert.console_url else ""
+        tail = ("\n\n" + links if links else "") + mentions
+        body = render_markdown(alert, actions=None if links else "links")
+        content = truncate_utf8(body, MAX_BYTES - len(tail.encode("utf-8"))) + tail
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
     def send(self, payload: dict) -> None:
