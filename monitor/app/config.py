@@ -90,6 +90,22 @@ class HttpConfig(Frozen):
     max_body: int = Field(default=10 * 1024 * 1024, gt=0)
 
 
+class ConsoleConfig(Frozen):
+    """The web console (monitor.web), served by the daemon's HTTP listener and by ``monitor web``."""
+
+    public_url: str | None = None  # e.g. https://yuqing.example.com: links in pages; https → Secure cookie
+    secret: str | None = None  # signs session cookies; unset: a random one kept in data_dir/console_secret
+    idle_timeout: PositiveDuration = Field(default="12h", validate_default=True)  # a phone stays logged in overnight
+    metrics_token: str | None = None  # set: /metrics needs "Authorization: Bearer <token>"
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected a URL starting with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
 class _Base(Frozen):
     data_dir: str = DEFAULT_DATA_DIR
     timezone: str = "Asia/Shanghai"
@@ -99,6 +115,7 @@ class _Base(Frozen):
     scheduler: SchedulerConfig = SchedulerConfig()
     http: HttpConfig | None = None  # started when set, or when a source needs it (webhook)
     delivery: DeliveryConfig = DeliveryConfig()
+    console: ConsoleConfig = ConsoleConfig()  # given in the file: the daemon's listener starts and serves it
     topics: tuple[TopicConfig, ...] = ()
     plans: tuple[PlanConfig, ...] = ()
     escalation: tuple[EscalationPolicy, ...] = ()

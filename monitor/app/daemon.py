@@ -12,12 +12,13 @@ file: validated first, a bad file keeps the old config and says why).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import signal
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -30,6 +31,7 @@ from monitor.app.httpd import DEFAULT_BIND, HttpServer, Request, Response
 from monitor.app.lease import Lease
 from monitor.app.metrics import Metrics, health
 from monitor.app.pipeline import Pipeline, utcnow
+from monitor.app.service import Context
 from monitor.storage import Database
 from monitor.app.watchdog import Watchdog
 
@@ -39,7 +41,8 @@ SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
 
 class Daemon:
     def __init__(self, config, *, db: Database | None = None, clock: Callable[[], datetime] = utcnow,
-                 pipeline: Pipeline | None = None, config_path: str | Path | None = None):
+                 pipeline: Pipeline | None = None, config_path: str | Path | None = None,
+                 web: Callable[..., Any] | None = None):
         self.config = config
         self.config_path = Path(config_path) if config_path else None
         self.db = db or Database(database_url(config))
@@ -54,6 +57,9 @@ class Daemon:
         self.watchdog = Watchdog()
         self._supervisor: threading.Thread | None = None
         self.httpd: HttpServer | None = None
+        # The web console's app factory, web(Context, daemon_routes=HttpServer) -> ASGI app (monitor.web.app.create_app,
+        # given by the front end that starts the daemon): served on the listener next to the daemon's routes.
+        self.web = web
         self.metrics = Metrics(self.db)
         self.started_at: datetime | None = None
         self._push_routes: dict[str, str] = {}  # path -> push source name
@@ -109,10 +115,12 @@ class Daemon:
     def _serve_http(self) -> None:
         """Start the listener when configured or needed, and route each push source's path to the pipeline."""
         push = {s.config.route: name for name, s in self.pipeline.sources.items() if s.push}
-        if self.httpd is None and (push or self.config.http is not None):
+        console = self.web is not None and "console" in self.config.model_fields_set
+        if self.httpd is None and (push or self.config.http is not None or console):
             http = self.config.http
             self.httpd = HttpServer(http.bind if http else DEFAULT_BIND,
-                                    max_body=http.max_body if http else 10 * 1024 * 1024)
+                                    max_body=http.max_body if http else 10 * 1024 * 1024,
+                                    app_factory=self._console if self.web is not None else None)
             self.httpd.add_route("GET", "/healthz", self._healthz)
             self.httpd.add_route("GET", "/metrics", self._metrics)
             self._register_push(push)
@@ -122,12 +130,19 @@ class Daemon:
         else:
             self._push_routes = push
 
+    def _console(self, server: HttpServer) -> Any:
+        return self.web(Context(self.config, self.db), daemon_routes=server)
+
     def _healthz(self, _request: Request) -> Response:
         status, body = health(now=self.clock(), lease_held=self.lease.held,
                               overdue=self.watchdog.overdue(self.clock()), started_at=self.started_at)
         return Response(status, body, {"Content-Type": "application/json; charset=utf-8"})
 
-    def _metrics(self, _request: Request) -> Response:
+    def _metrics(self, request: Request) -> Response:
+        token = self.config.console.metrics_token
+        if token and not hmac.compare_digest(request.headers.get("authorization", "").encode(),
+                                             f"Bearer {token}".encode()):
+            return Response.json({"error": "unauthorized"}, 401, {"WWW-Authenticate": "Bearer"})
         body, content_type = self.metrics.exposition()
         return Response(200, body, {"Content-Type": content_type})
 
@@ -187,7 +202,7 @@ class Daemon:
             log.warning("[stage=stop] %d job(s) still running after %s; their fetched items are not stored "
                         "and will be fetched again next start", self._inflight, grace)
         if self.httpd is not None:
-            self.httpd.stop()
+            self.httpd.stop(timeout=grace.total_seconds())
         if self._supervisor is not None:
             self._supervisor.join(timeout=SUPERVISE_EVERY + 1)
         try:

@@ -36,7 +36,7 @@ def prepare_data_dir(data_dir: Path) -> None:
     marker.write_text("monitor.db here belongs to `monitor run --demo` and is replaced on each demo run\n")
 
 
-def run_demo(console: Console) -> int:
+def run_demo(console: Console, *, web=None) -> int:
     if not (DEMO_DIR / "scenario.jsonl").exists():
         raise UsageError(f"demo files not found in {DEMO_DIR} (run from a source checkout)")
     data_dir = Path(os.environ.get("MONITOR_DATA_DIR", "data")).resolve()
@@ -51,7 +51,7 @@ def run_demo(console: Console) -> int:
             "  The first page should appear here within about 30 seconds. Press Ctrl-C to stop.",
             highlight=False,
         )
-        clean = Daemon(config).run_until_signalled()
+        clean = Daemon(config, web=web).run_until_signalled()  # web: the console's app factory (from the CLI)
     console.print("\nStopped. Look at what happened:\n"
                   "  .venv/bin/monitor incidents list\n"
                   "  .venv/bin/monitor incidents show 1\n"

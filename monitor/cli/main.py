@@ -106,12 +106,15 @@ def run(config: Optional[Path] = ConfigOpt,
     if demo:
         from monitor.app.demo import run_demo
 
-        raise typer.Exit(run_demo(out))
+        from monitor.web.app import create_app
+
+        raise typer.Exit(run_demo(out, web=create_app))
     if config is None:
         raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
     from monitor.app.daemon import Daemon
+    from monitor.web.app import create_app  # served on the daemon's listener when the config has `console:`
 
-    clean = Daemon(load_config(config), config_path=config).run_until_signalled()
+    clean = Daemon(load_config(config), config_path=config, web=create_app).run_until_signalled()
     raise typer.Exit(0 if clean else 1)
 
 
@@ -328,3 +331,4 @@ from monitor.cli import status as _status  # noqa: E402
 
 app.command("status")(_status.status)
 from monitor.cli import report, silences, replay, nlp  # noqa: E402,F401 - register `report`, `silences`, `replay`, `nlp`, `label`
+from monitor.cli import users, web  # noqa: E402,F401 - register `users`, `web`

@@ -265,3 +265,17 @@ class DaemonLeaseRow(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # version, config path, sources
+
+
+class UserRow(Base):
+    """A person who may log in to the web console; ``role`` is viewer, responder or admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(default=False)
+    last_login_at: Mapped[datetime | None]

@@ -1,0 +1,21 @@
+"""The console's screens: one module each, exposing ``routes: list[starlette.routing.Route]``.
+
+Adding a screen is one module here and one line in ``SCREENS``. Every route handler is wrapped in
+:func:`monitor.web.auth.require` (or marked :func:`monitor.web.auth.public`, like the login page):
+the tests request every listed route anonymously and expect the login redirect.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from starlette.routing import BaseRoute
+
+SCREENS = [
+    "login",  # /login, /logout
+    "home",  # / → /incidents
+]
+
+
+def routes() -> list[BaseRoute]:
+    return [route for name in SCREENS for route in import_module(f"{__name__}.{name}").routes]
