@@ -31,7 +31,8 @@ def _mention_to_json(m: Mention) -> dict:
 
 def _mention_from_json(data: dict) -> Mention:
     known = {f.name for f in fields(Mention)}
-    values = {k: v for k, v in data.items() if k in known}
+    # JSON has no tuples: every sequence field of Mention (topics, crisis_words, duplicate_of) comes back a list
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
     for key in ("published_at", "fetched_at"):
         values[key] = datetime.fromisoformat(values[key])
     values["topics"] = tuple(values.get("topics") or ())

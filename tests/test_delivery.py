@@ -323,3 +323,12 @@ def test_one_slow_channel_is_retried_and_the_other_still_gets_the_page(db, made,
                                                               ("fast", "sent", None)]
     assert deliveries(db)[0] == ("slow", "pending", 1, NOW + 30 * S, None)
     assert events(db, alert.incident_id)[-1] == ("notified", "已通知：fast")
+
+
+def test_a_stored_alert_reads_back_equal_mentions_included():
+    from alerts.delivery import alert_from_json, alert_to_json
+    from tests.factories import make_alert, make_mention
+
+    m = make_mention(text="喝完拉肚子", crisis_words=("拉肚子",), topics=("鲜丰奶茶",))
+    alert = make_alert(top_mentions=(m,))
+    assert alert_from_json(json.loads(json.dumps(alert_to_json(alert)))) == alert
