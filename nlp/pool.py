@@ -3,6 +3,10 @@
 Workers are started with ``spawn`` (safe next to the daemon's threads) and load
 jieba and the model once, in their initializer; after that each task is a chunk
 of texts. Used for scoring a large poll and for featurising training data.
+
+A worker exits as soon as its parent is gone (a ``kill -9`` of the daemon leaves
+no orphans: a thread in each worker watches ``os.getppid()``), and a cancelled job
+stops waiting for the pool between chunks (:mod:`monitor.core.cancel`).
 """
 
 from __future__ import annotations
@@ -10,23 +14,40 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
+from monitor.core import cancel
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _model = None  # the model of this worker process, loaded once by _init
+PARENT_CHECK_EVERY = 0.5  # seconds: how soon a worker notices its parent died
 
 
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _init(model_path: str | None) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Exit when the parent is gone: a dead parent's children are re-parented, so getppid() changes.
+
+    (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker exits,
+    which in the daemon is any scheduler thread, not only the process.)
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_EVERY)
+    os._exit(0)
+
+
+def _init(model_path: str | None, parent: int | None = None) -> None:
     global _model
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     from nlp.segment import _load
 
     _load()
@@ -77,7 +98,7 @@ class WorkerPool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                                     initializer=_init, initargs=(self.model_path,))
+                                                     initializer=_init, initargs=(self.model_path, os.getpid()))
             return self._executor
 
     def map_chunks(self, fn: Callable[[Sequence], list[T]], texts: Sequence, chunk: int = 0) -> list[T]:
@@ -85,8 +106,10 @@ class WorkerPool:
             return []
         chunk = chunk or max(50, -(-len(texts) // (self.workers * 4)))
         parts = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+        token = cancel.current()
         out: list[T] = []
-        for result in self._pool().map(fn, parts):
+        for result in self._pool().map(fn, parts):  # leaving early cancels the chunks not started
+            token.check()
             out.extend(result)
         return out
 

@@ -16,9 +16,12 @@ Etiquette:
   request, twice as long after each consecutive one (``interval`` × 2ⁿ, at most
   ``max_slow_down``); polls in that window raise :class:`sources.base.Deferred`
   without touching the network. A success resets it.
-- **per-host concurrency** — at most ``max_per_host`` requests to one host at
-  once across every source of the process (the first source to use a host
-  sets its limit).
+- **per-host concurrency** — at most N requests to one host at once across
+  every source of the process: the host's ``http.hosts`` setting, else the
+  smallest ``max_per_host`` of its sources (:mod:`sources.httpguard`).
+- **deadline** — one request (connect + headers + body) ends at ``deadline``
+  (3 × ``timeout`` unless set), whatever the server trickles; and a cancelled
+  job (shutdown, reload) ends its request at once (:mod:`sources.httpguard`).
 - ``user_agent``, ``headers`` (cookies), ``proxy`` — configurable per source.
 
 httpx exceptions are translated here, at the edge, into
@@ -32,7 +35,6 @@ from __future__ import annotations
 import http
 import logging
 import random
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,10 +46,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import Field, field_validator
 
+from monitor.core import cancel
 from monitor.core.configtypes import Duration, PositiveDuration, format_duration
-from monitor.core.errors import FetchError
+from monitor.core.errors import Cancelled, FetchError
 from sources import charset
 from sources.base import Deferred, SourceConfig
+from sources.httpguard import HOST_LIMITS, AbortableBackend, Guard, host_of
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,8 @@ class HttpSourceConfig(SourceConfig):
     """Settings of any source that polls one URL over HTTP(S)."""
 
     url: str
-    timeout: PositiveDuration = Field(default="10s", validate_default=True)
+    timeout: PositiveDuration = Field(default="10s", validate_default=True)  # per connect / read
+    deadline: PositiveDuration | None = None  # whole request (connect + headers + body); None: 3 × timeout
     user_agent: str = DEFAULT_USER_AGENT
     # May carry cookies or API keys: kept out of repr() and error messages.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
@@ -149,23 +154,6 @@ def _is_refused(exc: BaseException) -> bool:
     return "refused" in str(exc).lower()
 
 
-class _HostSlots:
-    """Per-host concurrency limits shared by every fetcher of the process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-
-    def get(self, host: str, limit: int) -> threading.BoundedSemaphore:
-        with self._lock:
-            if host not in self._slots:
-                self._slots[host] = threading.BoundedSemaphore(limit)
-            return self._slots[host]
-
-
-HOST_SLOTS = _HostSlots()
-
-
 class HttpFetcher:
     """Conditional, size-limited, polite GETs for one source."""
 
@@ -174,6 +162,7 @@ class HttpFetcher:
         source_name: str,
         *,
         timeout: float | timedelta = 10.0,
+        deadline: float | timedelta | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         headers: Mapping[str, str] | None = None,
         proxy: str | None = None,
@@ -185,12 +174,13 @@ class HttpFetcher:
         max_slow_down: float | timedelta = 3600.0,
         max_per_host: int = 2,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,  # None: a sleep that a cancel ends
     ):
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self.source_name = source_name
         self.timeout = _seconds(timeout)
+        self.deadline = _seconds(deadline) if deadline is not None else 3 * self.timeout
         self.max_bytes = max_bytes
         self.retries = retries
         self.backoff = _seconds(backoff)
@@ -211,12 +201,15 @@ class HttpFetcher:
             proxy=proxy,
             transport=transport,
         )
+        self._backend = AbortableBackend()  # so a deadline or a cancel can end a blocked read
+        self._backend.install(self._client)
 
     @classmethod
     def from_config(cls, config: HttpSourceConfig, **kwargs) -> "HttpFetcher":
         return cls(
             config.name,
             timeout=config.timeout,
+            deadline=config.deadline,
             user_agent=config.user_agent,
             headers=config.headers,
             proxy=config.proxy,
@@ -242,7 +235,12 @@ class HttpFetcher:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        """GET ``url`` politely; raise :class:`FetchError` on failure, :class:`Deferred` while slowing down."""
+        """GET ``url`` politely; raise :class:`FetchError` on failure, :class:`Deferred` while slowing down.
+
+        A cancel of the running job (:func:`monitor.core.cancel.current`) raises :class:`Cancelled`.
+        """
+        token = cancel.current()
+        token.check()
         wait = self._not_before - time.monotonic()
         if wait > 0:
             raise Deferred(self.source_name, f"{self._not_before_reason}; next request in {_human(wait)}")
@@ -254,14 +252,15 @@ class HttpFetcher:
         attempt = 0
         while True:
             try:
-                resp = self._get_once(url, request_headers, params)
+                resp = self._get_once(url, request_headers, params, token)
             except FetchError as exc:
                 delay = self._after_failure(exc, attempt)
                 if delay is None:
                     raise
                 log.info("source %r: %s; retry %d/%d in %.1fs", self.source_name, exc.reason,
                          attempt + 1, self.retries, delay)
-                self._sleep(delay)
+                (self._sleep or token.sleep)(delay)
+                token.check()
                 attempt += 1
                 continue
             self._slow_level = 0
@@ -291,43 +290,52 @@ class HttpFetcher:
         self._not_before = time.monotonic() + seconds
         self._not_before_reason = reason
 
-    def _get_once(self, url: str, request_headers: dict[str, str], params: Mapping[str, str] | None) -> HttpResponse:
+    def _get_once(self, url: str, request_headers: dict[str, str], params: Mapping[str, str] | None,
+                  token: cancel.CancelToken) -> HttpResponse:
         shown = safe_url(url)
-        host = urlsplit(url).netloc.rpartition("@")[2].lower()
-        slot = HOST_SLOTS.get(host, self.max_per_host)
-        if not slot.acquire(timeout=self.timeout * 3):
-            raise self._error(f"host busy: {self.max_per_host} requests to {host} already running")
+        host = host_of(url)
+        if not HOST_LIMITS.acquire(host, self.max_per_host, self.deadline, token):
+            raise self._error(f"host busy: {HOST_LIMITS.limit(host, self.max_per_host)} requests to {host} "
+                              f"already running")
         if params:  # merged into the URL's own query (httpx would replace it)
             url = str(httpx.URL(url).copy_merge_params(dict(params)))
         started = time.monotonic()
         try:
-            with self._client.stream("GET", url, headers=request_headers) as resp:
-                return self._read(resp, shown)
-        except FetchError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise self._error(f"timed out after {_format_seconds(self.timeout)}") from exc
-        except httpx.ConnectError as exc:
-            if _is_refused(exc):
-                raise _retryable(self._error(f"connection refused: {shown}")) from exc
-            raise _retryable(self._error(f"cannot connect to {shown}: {exc}")) from exc
-        except httpx.TooManyRedirects as exc:
-            raise self._error(f"too many redirects: {shown}") from exc
-        except httpx.DecodingError as exc:
-            raise self._error(f"cannot decode response body: {exc}") from exc
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise self._error(f"invalid URL {shown}: {exc}") from exc
-        except httpx.ProxyError as exc:
-            raise self._error(f"proxy error: {exc}") from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            elapsed = time.monotonic() - started
-            raise _retryable(self._error(f"connection broken after {elapsed:.1f}s: {exc}")) from exc
-        except httpx.HTTPError as exc:
-            raise self._error(f"{type(exc).__name__}: {exc}") from exc
+            with Guard(self._backend, token, self.deadline) as guard:
+                try:
+                    with self._client.stream("GET", url, headers=request_headers) as resp:
+                        guard.phase = "reading the body"
+                        return self._read(resp, shown, guard)
+                except httpx.HTTPError as exc:
+                    raise self._translate(exc, shown, time.monotonic() - started, guard) from exc
         finally:
-            slot.release()
+            HOST_LIMITS.release(host)
 
-    def _read(self, resp: httpx.Response, shown: str) -> HttpResponse:
+    def _translate(self, exc: httpx.HTTPError, shown: str, elapsed: float, guard: Guard) -> BaseException:
+        """The FetchError (or Cancelled) an httpx error means; aborted sockets are told apart by the guard."""
+        if guard.token.cancelled:
+            return Cancelled(f"source {self.source_name!r}: request cancelled")
+        if guard.expired:
+            return self._error(f"timed out after {_format_seconds(self.deadline)} {guard.phase}")
+        if isinstance(exc, httpx.TimeoutException):  # one read (or the connect) took longer than timeout
+            return self._error(f"timed out after {_format_seconds(self.timeout)}")
+        if isinstance(exc, httpx.ConnectError):
+            if _is_refused(exc):
+                return _retryable(self._error(f"connection refused: {shown}"))
+            return _retryable(self._error(f"cannot connect to {shown}: {exc}"))
+        if isinstance(exc, httpx.TooManyRedirects):
+            return self._error(f"too many redirects: {shown}")
+        if isinstance(exc, httpx.DecodingError):
+            return self._error(f"cannot decode response body: {exc}")
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return self._error(f"invalid URL {shown}: {exc}")
+        if isinstance(exc, httpx.ProxyError):
+            return self._error(f"proxy error: {exc}")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            return _retryable(self._error(f"connection broken after {elapsed:.1f}s: {exc}"))
+        return self._error(f"{type(exc).__name__}: {exc}")
+
+    def _read(self, resp: httpx.Response, shown: str, guard: Guard) -> HttpResponse:
         final_url = str(resp.url)
         if resp.status_code == 304:
             return HttpResponse(
@@ -359,6 +367,9 @@ class HttpFetcher:
                     f"response too large: body exceeds max_bytes {self.max_bytes} from {shown}"
                 )
             chunks.append(chunk)
+            if guard.overdue():  # a trickling body: each read is quick, the whole is not
+                raise self._error(f"timed out after {_format_seconds(self.deadline)} reading the body")
+            guard.token.check()
         return HttpResponse(
             url=final_url,
             status=resp.status_code,

@@ -173,3 +173,85 @@ def test_status_command_reports_the_daemon_queue_and_sources(db, tmp_path):
     assert [(s["name"], s["consecutive_failures"], s["health"]) for s in doc["sources"]] == [("weibo", 1, "erroring")]
     text = runner.invoke(app, ["status", "--config", str(cfg)])
     assert "daemon: running" in text.output and "HTTP 503" in text.output
+
+
+# --- crash recovery, cancellable jobs, reload (issue 10) ------------------------------------------
+
+def _write_lease(db, *, host: str, pid: int, info: dict) -> None:
+    from monitor.storage import lease as lease_store
+    from monitor.storage.lease import LeaseInfo
+
+    with db.session() as s:
+        lease_store.write(s, LeaseInfo("dead-holder", host, pid, T0, T0, info))
+
+
+def test_lease_of_a_process_gone_from_this_host_is_taken_over_at_once(db):
+    import socket
+
+    from monitor.app.lease import process_start
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process
+    _write_lease(db, host=socket.gethostname(), pid=gone.pid, info={})
+    Lease(db).acquire(T0 + SEC)  # heartbeat 1 s old, but the holder is gone
+
+    # A reused PID: a live process with that pid, started at another time than the holder.
+    _write_lease(db, host=socket.gethostname(), pid=os.getpid(), info={"pid_start": process_start(os.getpid()) - 1})
+    Lease(db).acquire(T0 + SEC)
+
+    # Another host, or the live holder itself: only the heartbeat decides.
+    for host, pid, start in (("elsewhere", gone.pid, None), (socket.gethostname(), os.getpid(), process_start(os.getpid()))):
+        _write_lease(db, host=host, pid=pid, info={"pid_start": start})
+        with pytest.raises(LeaseHeld):
+            Lease(db).acquire(T0 + SEC)
+
+
+def test_a_retired_pipeline_is_closed_by_its_last_job(db):
+    from tests.source_helpers import make_pipeline
+
+    pipeline = make_pipeline(db, [{"name": "f", "type": "jsonl", "path": "/nonexistent.jsonl"}])
+    closed = []
+    pipeline.close = lambda: closed.append(True)
+    with pipeline.jobs.running():
+        with pipeline.jobs.running():  # nested: a poll calling ingest
+            assert pipeline.retire() is False
+        assert closed == []
+    assert closed == [True]
+    assert make_pipeline(db, []).retire() is True  # nothing running: closed at once
+
+
+def test_reload_cancels_a_hung_poll_and_closes_the_old_pipeline_after_it(db, tmp_path):
+    from tests.faults.hostile import HostileServer, hang
+
+    with HostileServer({"/hang": hang()}) as server:
+        cfg_path = tmp_path / "monitor.yaml"
+        cfg_path.write_text(f"""
+data_dir: {tmp_path}
+sources:
+  - {{name: hung, type: rss, url: "{server.url}/hang", interval: 1h, timeout: 60s}}
+scheduler: {{shutdown_grace: 10s}}
+""", encoding="utf-8")
+        daemon = Daemon(parse_config(cfg_path.read_text()), db=db, config_path=cfg_path,
+                        pipeline=None)
+        daemon.start()
+        try:
+            deadline = time.monotonic() + 10
+            while server.hits["/hang"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            old = daemon.pipeline
+            assert old.jobs.running_count == 1
+            closed = []
+            old_close = old.close
+            old.close = lambda: (closed.append(True), old_close())
+            started = time.monotonic()
+            assert daemon.reload()
+            took = time.monotonic() - started
+            assert took < 2, took  # not the 10 s grace: the hung poll was cancelled
+            assert old.jobs.wait_idle(2) and closed == [True]
+            assert daemon.pipeline is not old
+            with db.session() as s:
+                from monitor.storage.models import SourceStateRow
+                state = s.get(SourceStateRow, "hung")
+                assert state is None or state.consecutive_failures == 0  # a cancel is not a failure
+        finally:
+            assert daemon.stop(grace=5 * SEC)

@@ -152,3 +152,112 @@ def test_requests_go_through_the_configured_proxy_with_the_configured_user_agent
     assert req.path == "http://feeds.example.invalid/atom.xml"  # absolute-form: a proxy request
     assert req.headers["user-agent"] == "yuqing-sentinel/0.1 (+ops@example.com)"
     assert proxy.url not in repr(cfg)  # the proxy may carry credentials
+
+
+# --- deadlines, cancellation, host limits (issue 10) ------------------------------------------------
+
+def test_a_trickling_body_is_cut_at_the_deadline():
+    from tests.faults.hostile import HostileServer, trickle
+
+    with HostileServer({"/feed": trickle(b"x" * 1000, every=0.1)}) as server:
+        f, _ = fetcher(timeout=0.5, deadline=1.0)  # every read is quick: only the deadline ends it
+        started = time.monotonic()
+        with pytest.raises(FetchError) as info:
+            f.get(server.url + "/feed")
+        elapsed = time.monotonic() - started
+    assert info.value.reason == "timed out after 1s reading the body"
+    assert 0.9 < elapsed < 1.5
+
+
+def test_the_deadline_ends_a_request_blocked_waiting_for_headers():
+    from tests.faults.hostile import HostileServer, hang
+
+    with HostileServer({"/hang": hang()}) as server:
+        f, _ = fetcher(timeout=30, deadline=0.5)  # a read timeout would take 30 s
+        started = time.monotonic()
+        with pytest.raises(FetchError) as info:
+            f.get(server.url + "/hang")
+        elapsed = time.monotonic() - started
+    assert info.value.reason == "timed out after 0.5s waiting for the response"
+    assert elapsed < 1.0
+
+
+def test_deadline_defaults_to_three_timeouts_and_is_a_source_setting():
+    assert HttpFetcher("s", timeout=10).deadline == 30
+    cfg = RssSourceConfig(name="r", type="rss", url="http://x.invalid/", timeout="5s", deadline="12s")
+    assert HttpFetcher.from_config(cfg).deadline == 12
+
+
+@pytest.mark.parametrize("path", ["/hang", "/trickle"])
+def test_a_cancel_breaks_a_blocked_request_at_once(path):
+    from monitor.core import cancel
+    from monitor.core.errors import Cancelled
+    from tests.faults.hostile import HostileServer, hang, trickle
+
+    token = cancel.CancelToken()
+    with HostileServer({"/hang": hang(), "/trickle": trickle(b"x" * 100, every=5)}) as server:
+        f, _ = fetcher(timeout=30, deadline=60)
+        threading.Timer(0.3, token.cancel).start()
+        started = time.monotonic()
+        with cancel.scope(token), pytest.raises(Cancelled):
+            f.get(server.url + path)
+        elapsed = time.monotonic() - started
+        with cancel.scope(token), pytest.raises(Cancelled):  # a cancelled job sends nothing more
+            f.get(server.url + path)
+    assert elapsed < 0.8
+    assert server.hits[path] == 1
+
+
+def test_retry_backoff_sleeps_end_on_cancel():
+    from monitor.core import cancel
+    from monitor.core.errors import Cancelled
+
+    token = cancel.CancelToken()
+    with LocalServer(lambda req: Response(503)) as server:
+        f = HttpFetcher("s", retries=3, backoff=20)  # the real, cancellable sleep
+        threading.Timer(0.3, token.cancel).start()
+        started = time.monotonic()
+        with cancel.scope(token), pytest.raises(Cancelled):
+            f.get(server.url)
+    assert time.monotonic() - started < 1.0 and len(server.requests) == 1
+
+
+def test_host_limit_is_the_hosts_setting_else_the_smallest_a_source_asks_for_and_is_reconfigurable():
+    from sources.httpguard import HOST_LIMITS, configure_hosts
+
+    def peak_with(limit_setup) -> int:
+        active, peak, lock = [0], [0], threading.Lock()
+
+        def slow(req: Request) -> Response:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.2)
+            with lock:
+                active[0] -= 1
+            return Response(200, b"ok")
+
+        with LocalServer(slow) as server:
+            host = server.url.split("//")[1]
+            limit_setup(server.url, host)
+            fetchers = [HttpFetcher(f"s{i}", max_per_host=4) for i in range(4)]
+            threads = [threading.Thread(target=f.get, args=(server.url + f"/{i}",)) for i, f in enumerate(fetchers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        return peak[0]
+
+    def sources(url, *limits):
+        return [RssSourceConfig(name=f"r{i}", type="rss", url=url + f"/{i}", max_per_host=n)
+                for i, n in enumerate(limits)]
+
+    try:
+        # The smallest any source of the host asks for (not the first one's).
+        assert peak_with(lambda url, host: configure_hosts(sources(url, 3, 1), {})) == 1
+        # The host's own setting wins, by host:port or host alone; a reload replaces the limits.
+        assert peak_with(lambda url, host: configure_hosts(sources(url, 1), {host: 2})) == 2
+        assert peak_with(lambda url, host: configure_hosts(sources(url, 4), {"127.0.0.1": 1})) == 1
+        assert configure_hosts(sources("http://weibo.cn", 3, 2), {"m.weibo.cn": 1}) == {"weibo.cn": 2, "m.weibo.cn": 1}
+    finally:
+        HOST_LIMITS.configure({}, {})

@@ -83,11 +83,18 @@ class DeliveryConfig(Frozen):
     lease: PositiveDuration = Field(default="2m", validate_default=True)
 
 
+class HostLimitConfig(Frozen):
+    max_concurrent: int = Field(ge=1)  # requests at once to this host, over every source (re-read on reload)
+
+
 class HttpConfig(Frozen):
     """The daemon's HTTP listener (webhook source intake, …); port 0 picks a free port."""
 
     bind: str = "127.0.0.1:8787"
     max_body: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Outgoing requests, per host ("weibo.cn" or "weibo.cn:8443"); a host not here gets the smallest
+    # max_per_host of its sources.
+    hosts: dict[str, HostLimitConfig] = Field(default_factory=dict)
 
 
 class ConsoleConfig(Frozen):

@@ -5,15 +5,19 @@ up runs) and optional jitter. A supervisor thread, independent of the
 scheduler, renews the database lease (one daemon per database; the heartbeat
 ``monitor status`` shows) and pages through the watchdog when the scheduler
 stops polling. ``run_until_signalled()`` handles SIGINT/SIGTERM (stop within the
-grace period; polls in flight get that long to finish storing, and since cursors
-move only with stored items nothing is lost) and SIGHUP (reload the config
-file: validated first, a bad file keeps the old config and says why).
+grace period: polls in flight are cancelled — a blocked read is broken, nothing
+partial is stored, and since cursors move only with stored items nothing is lost;
+other jobs get the grace period to finish, and a job still running after it is
+abandoned by ending the process) and SIGHUP (reload the config file: validated
+first, a bad file keeps the old config and says why; the old pipeline's polls
+are cancelled and its clients, pool and channels closed when its last job ends).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import os
 import signal
 import threading
 from datetime import datetime, timedelta
@@ -34,6 +38,7 @@ from monitor.app.pipeline import Pipeline, utcnow
 from monitor.app.service import Context
 from monitor.storage import Database
 from monitor.app.watchdog import Watchdog
+from sources.httpguard import configure_hosts
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
@@ -75,6 +80,7 @@ class Daemon:
         self.lease.acquire(self.clock())
         if self._pipeline is None:
             self._pipeline = Pipeline(self.config, self.db, clock=self.clock, metrics=self.metrics)
+        self._limit_hosts()
         self.started_at = self.clock()
         log.info("[stage=start] database %s; %d sources, %d topics, %d rules, %d channels",
                  self.db.display_url, len(self.pipeline.sources), len(self.config.topics),
@@ -90,6 +96,12 @@ class Daemon:
         self.scheduler.start()
         self._supervisor = threading.Thread(target=self._supervise_loop, name="supervisor", daemon=True)
         self._supervisor.start()
+
+    def _limit_hosts(self) -> None:
+        """Per-host request limits from this config (http.hosts, else the smallest any source asks for)."""
+        hosts = self.config.http.hosts if self.config.http is not None else {}
+        configure_hosts([c for c in self.config.sources if c.enabled],
+                        {host: h.max_concurrent for host, h in hosts.items()})
 
     def _add_jobs(self) -> None:
         now = self.clock()
@@ -197,6 +209,8 @@ class Daemon:
         grace = grace if grace is not None else self.config.scheduler.shutdown_grace
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._pipeline is not None:
+            self._pipeline.cancel()  # polls stop now, storing nothing; deliveries and pushes get the grace
         clean = self._wait_idle(grace)
         if not clean:
             log.warning("[stage=stop] %d job(s) still running after %s; their fetched items are not stored "
@@ -209,8 +223,8 @@ class Daemon:
             self.lease.release()
         except Exception:  # noqa: BLE001 - a dead database must not turn a stop into a crash
             log.exception("[stage=stop] could not release the daemon lease")
-        if self._pipeline is not None and clean:
-            self._pipeline.close()
+        if self._pipeline is not None:
+            self._pipeline.retire()  # closed now, or by the job still running when it ends
         self.db.dispose()
         return clean
 
@@ -248,10 +262,12 @@ class Daemon:
             log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
             return False
         self.scheduler.remove_all_jobs()
+        self._pipeline.cancel()  # its polls store nothing and run again at once on the new config
         if not self._wait_idle(self.config.scheduler.shutdown_grace):
-            log.warning("[stage=reload] jobs still running; they finish on the old config")
+            log.warning("[stage=reload] jobs still running; they finish on the old config, closed after them")
         old, self._pipeline, self.config = self._pipeline, pipeline, new
-        old.close()
+        old.retire()  # its HTTP clients, pool and channels: closed when its last job ends
+        self._limit_hosts()
         pipeline.warm_up()
         self._serve_http()
         self._add_jobs()
@@ -283,4 +299,12 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return self.stop()
+        clean = self.stop()
+        if not clean and self._inflight:
+            # A job that outlived the grace period runs on a scheduler thread the interpreter would
+            # wait for at exit (forever, if it hangs): the process ends here, as systemd would end it.
+            log.error("[stage=stop] %d job(s) still running after the grace period; exiting without them",
+                      self._inflight)
+            logging.shutdown()
+            os._exit(1)
+        return clean

@@ -6,6 +6,8 @@
 from the scheduler. A failing source is recorded (reason, consecutive failures)
 and the other sources go on; items are stored in the same transaction that
 advances the source's cursor, so a crash never skips or duplicates an item.
+A poll is cancellable (shutdown, reload: :meth:`Pipeline.cancel`) up to that
+transaction, and then stores nothing; a retired pipeline is closed by its last job.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from alerts.channels.registry import CHANNELS
 from alerts.engine import RuleEngine
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
+from monitor.core import cancel
 from monitor.core.domain import Mention
-from monitor.core.errors import SourceError
+from monitor.core.errors import Cancelled, SourceError
+from monitor.app.jobs import Jobs, job
 from monitor.app.metrics import Metrics
 from monitor.storage import Database
 from monitor.storage import repo
@@ -53,6 +57,7 @@ class PollReport:
     alerts: int = 0
     error: str | None = None
     deferred: str | None = None  # the source chose not to poll (slowing down)
+    cancelled: bool = False  # stopped by a shutdown or reload; nothing stored
 
 
 class Pipeline:
@@ -78,6 +83,7 @@ class Pipeline:
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
         self.notifier = Notifier(db, channels, lease=config.delivery.lease, quiet_hours=config.incidents.quiet_hours)
         self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
+        self.jobs = Jobs(f"pipeline of {len(self.sources)} sources")  # running polls, pushes, ticks
 
     # -- start-up ------------------------------------------------------------------
     def warm_up(self) -> int:
@@ -104,7 +110,17 @@ class Pipeline:
         self.notifier.deliver(alerts, now)
 
     # -- one poll ------------------------------------------------------------------
+    @job
     def poll(self, source_name: str) -> PollReport:
+        with cancel.scope(self.jobs.token):
+            try:
+                return self._poll(source_name)
+            except Cancelled:
+                log.info("[source=%s stage=fetch] poll cancelled (shutdown or reload): nothing stored, "
+                         "fetched again next run", source_name)
+                return PollReport(source_name, cancelled=True)
+
+    def _poll(self, source_name: str) -> PollReport:
         source = self.sources[source_name]
         report = PollReport(source_name)
         with self.db.session() as s:
@@ -123,6 +139,7 @@ class Pipeline:
             return self._failed(source, report, f"unexpected {exc.__class__.__name__}: {exc}")
         return self.ingest(source_name, result, report)
 
+    @job
     def ingest(self, source_name: str, result: FetchResult, report: PollReport | None = None) -> PollReport:
         """Everything after fetching, for polled and pushed (webhook) items alike; returns once stored."""
         source = self.sources[source_name]
@@ -133,8 +150,10 @@ class Pipeline:
         with self._lock:
             mentions = self._normalise(source, result, now, report)
             mentions = self._dedup(source_name, mentions)
+            cancel.current().check()  # a cancelled poll stops between stages (pushes are never cancelled)
             with self.metrics.scoring.time():
                 mentions = self._score(mentions)
+            cancel.current().check()
             stored = self._store(source, result, mentions, now)
             report.stored = len(stored)
             matches = self.rules.add_data(stored, now)
@@ -149,6 +168,7 @@ class Pipeline:
                 "not modified" if result.not_modified else f"{report.fetched} fetched, {report.stored} new")
         return report
 
+    @job
     def tick(self) -> int:
         """Evaluate rules as time passes (conditions start and end without new data); send due reminders."""
         now = self.clock()
@@ -159,6 +179,7 @@ class Pipeline:
         self.notifier.deliver(alerts, now)
         return len(alerts)
 
+    @job
     def deliver_due(self) -> int:
         """Send the notifications that are due: retries, rate-limited sends, pages left by a restart."""
         return self.notifier.run_due(self.clock())
@@ -229,6 +250,14 @@ class Pipeline:
             stored = repo.insert_mentions(s, mentions)
             repo.record_poll_success(s, source.name, source.config.type, result.state, now, len(stored))
         return stored
+
+    def cancel(self) -> None:
+        """Cancel the running polls (they store nothing); pushes, ticks and deliveries finish."""
+        self.jobs.token.cancel()
+
+    def retire(self) -> bool:
+        """Close once the last running job ends (now, True, if none runs)."""
+        return self.jobs.when_idle(self.close)
 
     def close(self) -> None:
         getattr(self.scorer, "close", lambda: None)()  # the batch-scoring worker pool, if started

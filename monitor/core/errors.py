@@ -18,6 +18,8 @@ translated at the edge where they happen, keeping the original as
     ├── ExpressionError      a topic expression cannot be parsed (also a ValueError)
     └── UsageError           a request that cannot be done (unknown id, wrong state)
 
+    Cancelled (a BaseException, not an error) a job stopped by a shutdown or reload
+
 The CLI turns these into one line on stderr and an exit code; the daemon logs
 them with the source or channel name and carries on.
 """
@@ -92,3 +94,12 @@ class ExpressionError(MonitorError, ValueError):
 
 class UsageError(MonitorError):
     """A command asked for something that cannot be done (unknown id, bad state)."""
+
+
+class Cancelled(BaseException):
+    """A job was cancelled (shutdown or reload) and stopped where it was, storing nothing.
+
+    A :class:`BaseException`, like :class:`asyncio.CancelledError`, so that the ``except
+    Exception`` guards which keep one bad item or source from stopping the others do not
+    swallow it: it travels up to the job runner, which expects it.
+    """
