@@ -9,12 +9,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from monitor.app.service import users
 from monitor.web.app import Settings
 from monitor.web.auth import LoginThrottle, require, safe_next
+from monitor.web.templating import flash
 from tests.web_helpers import PASSWORD, Console, csrf_of
 
 
@@ -25,7 +26,13 @@ def console(db, tmp_path):
         def act(request, user):
             return PlainTextResponse(f"done by {user.name}: {request.state.form.get('what')}")
 
+        @require("viewer")
+        def note(request, user):
+            flash(request, f"已记录 <{request.state.form.get('what')}>")
+            return RedirectResponse("/nowhere", 303)
+
         c.app.router.routes.append(Route("/test/act", act, methods=["POST"]))
+        c.app.router.routes.append(Route("/test/note", note, methods=["POST"]))
         yield c
 
 
@@ -100,6 +107,15 @@ def test_a_viewer_may_not_act(console):
     assert resp.status_code == 403 and "权限不足" in resp.text
     responder = console.login("responder")
     assert responder.post("/test/act", data=console.form(responder, what="ack")).status_code == 200
+
+
+def test_a_flash_message_shows_once_on_the_next_page_escaped(console):
+    client = console.login("viewer")
+    resp = client.post("/test/note", data=console.form(client, what="<b>x</b>"))
+    assert resp.status_code == 303
+    page = client.get("/nowhere").text
+    assert "已记录 &lt;&lt;b&gt;x&lt;/b&gt;&gt;" in page and "<b>x</b>" not in page
+    assert "已记录" not in client.get("/nowhere").text
 
 
 def test_logout_ends_the_session(console):

@@ -132,7 +132,7 @@ class Daemon:
             http = self.config.http
             self.httpd = HttpServer(http.bind if http else DEFAULT_BIND,
                                     max_body=http.max_body if http else 10 * 1024 * 1024,
-                                    app_factory=self._console if self.web is not None else None)
+                                    app_factory=self._console if console else None)
             self.httpd.add_route("GET", "/healthz", self._healthz)
             self.httpd.add_route("GET", "/metrics", self._metrics)
             self._register_push(push)

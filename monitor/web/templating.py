@@ -57,10 +57,17 @@ env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input, nav=NAV, safe_u
 env.filters["safe_url"] = safe_url
 
 
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message for the next page this session renders (after a POST's redirect: "已确认事件 #3")."""
+    request.session["flash"] = [*request.session.get("flash", []), [kind, message]]
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200,
            headers: dict[str, str] | None = None) -> HTMLResponse:
-    """Render ``templates/<name>`` with ``context`` plus ``request`` and ``user``."""
-    values = {"user": getattr(request.state, "user", None), "public_url": _public_url(request), **(context or {})}
+    """Render ``templates/<name>`` with ``context`` plus ``request``, ``user`` and the pending ``flashes``."""
+    flashes = request.session.pop("flash", []) if "flash" in request.session else []
+    values = {"user": getattr(request.state, "user", None), "public_url": _public_url(request), "flashes": flashes,
+              **(context or {})}
     return templates.TemplateResponse(request, name, values, status_code=status, headers=headers)
 
 
@@ -69,4 +76,4 @@ def _public_url(request: Request) -> str | None:
     return getattr(settings, "public_url", None)
 
 
-__all__ = ["Markup", "NAV", "csrf_input", "csrf_token", "env", "escape", "render", "safe_url", "templates"]
+__all__ = ["Markup", "NAV", "csrf_input", "csrf_token", "env", "escape", "flash", "render", "safe_url", "templates"]
