@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import IncidentRow, IncidentStepRow
@@ -145,6 +145,40 @@ def listing(s: Session, status: str | None = None, since: datetime | None = None
     if since:
         stmt = stmt.where(IncidentRow.opened_at >= since)
     return [_incident(r) for r in s.scalars(stmt)]
+
+
+def _filtered(stmt: Any, *, severity: str | None, topic: str | None, since: datetime | None) -> Any:
+    if severity:
+        stmt = stmt.where(IncidentRow.severity == severity)
+    if topic:
+        stmt = stmt.where(IncidentRow.topic == topic)
+    if since:
+        stmt = stmt.where(IncidentRow.opened_at >= since)
+    return stmt
+
+
+def queue(s: Session, *, status: str | None = None, severity: str | None = None, topic: str | None = None,
+          since: datetime | None = None, limit: int = 50, offset: int = 0) -> list[Incident]:
+    """One page of the console's queue, in one query: active (open or acknowledged) incidents first, then
+    resolved ones, each newest first; filtered by exact status, severity, topic, and opened at or after ``since``."""
+    resolved_last = case((IncidentRow.status == "resolved", 1), else_=0)
+    stmt = select(IncidentRow).order_by(resolved_last, IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+    if status:
+        stmt = stmt.where(IncidentRow.status == status)
+    stmt = _filtered(stmt, severity=severity, topic=topic, since=since).limit(limit).offset(offset)
+    return [_incident(r) for r in s.scalars(stmt)]
+
+
+def status_counts(s: Session, *, severity: str | None = None, topic: str | None = None,
+                  since: datetime | None = None) -> dict[str, int]:
+    """Number of incidents per status under the queue's other filters."""
+    stmt = select(IncidentRow.status, func.count()).group_by(IncidentRow.status)
+    return dict(s.execute(_filtered(stmt, severity=severity, topic=topic, since=since)).all())
+
+
+def topics(s: Session) -> list[str]:
+    """Every topic that has had an incident, sorted."""
+    return list(s.scalars(select(IncidentRow.topic).distinct().order_by(IncidentRow.topic)))
 
 
 def counts(s: Session) -> dict[tuple[str, str], int]:

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 SCREENS = [
     "login",  # /login, /logout
     "home",  # / → /incidents
+    "incidents",  # /incidents (queue), /incidents/{id} (detail, chart.svg) and its actions (incident_actions)
 ]
 
 
