@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from monitor.app.config import parse_config
 from monitor.app.service import Context, users
 from monitor.cli import app
-from monitor.core.errors import UsageError
+from monitor.core.errors import ConfigError, UsageError
 from monitor.storage.models import UserRow
 from monitor.web.app import settings_from_config, stored_secret
 
@@ -102,6 +102,18 @@ def test_the_session_secret_is_made_once_and_kept_private(tmp_path):
     assert stored_secret(tmp_path / "data") == secret  # sessions survive a restart
     config = parse_config(f"data_dir: {tmp_path / 'data'}\nconsole: {{secret: from-env-xxxxxxxxxxxxxxxxxxxx}}\n")
     assert settings_from_config(config).secret == "from-env-xxxxxxxxxxxxxxxxxxxx"
+
+
+def test_console_config():
+    env = {"CONSOLE_SECRET": ""}
+    config = parse_config("console:\n  secret: ${CONSOLE_SECRET:-}\n  public_url: https://yq.example.com/\n", env=env)
+    assert config.console.secret is None and config.console.public_url == "https://yq.example.com"
+    assert config.console.idle_timeout.total_seconds() == 12 * 3600 and "console" in config.model_fields_set
+    for text, message in [("console: {public_url: ftp://x}", "console.public_url: expected a URL starting with http"),
+                          ("console: {secret: short}", "console.secret: a session secret needs at least 16"),
+                          ("console: {idle_timeout: 0s}", "console.idle_timeout")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_config(text)
 
 
 def test_monitor_web_serves_the_console_alone(c, tmp_path):

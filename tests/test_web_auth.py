@@ -3,6 +3,7 @@ CSRF, security headers, the login throttle."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from datetime import timedelta
@@ -174,6 +175,20 @@ def test_ten_wrong_passwords_slow_down_the_next_attempt(console):
     resp = console.try_login(client, "responder", PASSWORD)  # even the right password must wait now
     assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1 and "秒后再试" in resp.text
     assert console.try_login(console.client(), "admin", PASSWORD).status_code == 303  # other names are not held up
+
+
+def test_parallel_guesses_cannot_slip_past_the_throttle(console):
+    client = console.client()
+    token = csrf_of(client.get("/login").text)
+
+    async def guesses() -> list[int]:
+        async with httpx.AsyncClient(base_url=console.url, cookies=client.cookies, timeout=30) as a:
+            responses = await asyncio.gather(*(a.post("/login", data={"name": "admin", "password": f"guess {i}",
+                                                                      "csrf_token": token}) for i in range(20)))
+        return [r.status_code for r in responses]
+
+    statuses = asyncio.run(guesses())
+    assert statuses.count(401) <= 5 and statuses.count(429) >= 15
 
 
 def test_login_throttle_doubles_the_wait_after_five_failures():

@@ -105,12 +105,24 @@ class ConsoleConfig(Frozen):
     idle_timeout: PositiveDuration = Field(default="12h", validate_default=True)  # a phone stays logged in overnight
     metrics_token: str | None = None  # set: /metrics needs "Authorization: Bearer <token>"
 
+    @field_validator("public_url", "secret", "metrics_token")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None  # `${CONSOLE_SECRET:-}`: an empty variable means "not set"
+
     @field_validator("public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected a URL starting with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("a session secret needs at least 16 characters (e.g. `openssl rand -base64 32`)")
+        return value
 
 
 class _Base(Frozen):

@@ -35,11 +35,12 @@ async def login_submit(request: Request) -> Response:
         return render(request, "login.html", {"next": target, "name": name,
                                               "error": f"失败次数过多，请 {seconds} 秒后再试。"},
                       status=429, headers={"Retry-After": str(seconds)})
+    # Counted as a failure until proven otherwise: guesses sent in parallel cannot all pass the check above.
+    throttle.failed(key, time.monotonic())
     user = None
     if name and password:
         user = await run_in_threadpool(user_service.authenticate, context(request), name, password, now=now())
     if user is None:
-        throttle.failed(key, time.monotonic())
         return render(request, "login.html", {"next": target, "name": name, "error": "用户名或密码错误。"},
                       status=401)
     throttle.succeeded(key)
