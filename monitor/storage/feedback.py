@@ -41,3 +41,12 @@ def add(s: Session, mention_id: int, label: str, text: str, actor: str, at: date
 def every(s: Session) -> list[Feedback]:
     """Every correction, oldest first."""
     return [_record(r) for r in s.scalars(select(SentimentFeedbackRow).order_by(SentimentFeedbackRow.id))]
+
+
+def of_mentions(s: Session, mention_ids: list[int]) -> list[Feedback]:
+    """The corrections of these mentions, oldest first (the last one of a mention is its current label)."""
+    if not mention_ids:
+        return []
+    rows = s.scalars(select(SentimentFeedbackRow).where(SentimentFeedbackRow.mention_id.in_(list(mention_ids)))
+                     .order_by(SentimentFeedbackRow.id))
+    return [_record(r) for r in rows]

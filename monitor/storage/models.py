@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, cast, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -57,6 +58,9 @@ class MentionRow(Base):
         UniqueConstraint("source", "external_id", name="uq_mentions_source_external_id"),
         Index("ix_mentions_published_at", "published_at"),
         Index("ix_mentions_content_hash", "content_hash"),
+        # the console's mention search (migration 0008; the GIN index on topics follows the class)
+        Index("ix_mentions_source_published_at", "source", "published_at"),
+        Index("ix_mentions_label_published_at", "sentiment_label", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -88,6 +92,12 @@ class MentionRow(Base):
     repost_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # crisis-lexicon hits (nlp/crisis.py) — migration 0002
     crisis_words: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+# "Has this topic" is jsonb containment on PostgreSQL, answered by this index (migration 0008). SQLite
+# cannot build it (it is made on PostgreSQL only) nor reflect it (autogenerate skips it there, with a warning).
+Index("ix_mentions_topics_gin", cast(MentionRow.topics, JSONB).label("topics_jsonb"), postgresql_using="gin",
+      postgresql_ops={"topics_jsonb": "jsonb_path_ops"})
 
 
 class SentimentFeedbackRow(Base):

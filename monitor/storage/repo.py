@@ -6,7 +6,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, cast, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -206,3 +206,68 @@ def source_states(session: Session) -> list[SourceStatus]:
     names = [f.name for f in fields(SourceStatus)]
     stmt = select(*(SourceStateRow.__table__.c[n] for n in names)).order_by(SourceStateRow.name)
     return [SourceStatus(*row) for row in session.execute(stmt)]
+
+
+# -- mention search and stories (the console's 提及 screen) ----------------------------------------
+@dataclass(frozen=True)
+class MentionQuery:
+    """Filters of a mention search; each None matches everything. ``text``: the cleaned text contains it
+    (case-insensitive, ``%`` and ``_`` literal); ``label``: the label the model gave."""
+
+    topic: str | None = None
+    source: str | None = None
+    label: str | None = None
+    since: datetime | None = None  # published at or after
+    until: datetime | None = None  # published before
+    text: str | None = None
+
+
+def _has_topic(session: Session, topic: str) -> Any:
+    """``mentions.topics`` (a JSON list) holds ``topic``: a GIN-indexed containment on PostgreSQL
+    (migration 0008), ``json_each`` on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(MentionRow.topics, postgresql.JSONB).contains([topic])
+    each = func.json_each(MentionRow.topics).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == topic))
+
+
+def search_mentions(session: Session, query: MentionQuery, *, before_id: int | None = None,
+                    limit: int = 50) -> list[Mention]:
+    """Mentions matching every filter of ``query``, newest first (by published time, then id), at most
+    ``limit``; with ``before_id`` those that come after that mention in this order (keyset paging: the
+    next page starts where the last one ended, however many rows lie before it)."""
+    stmt = select(*mention_columns())
+    if query.topic:
+        stmt = stmt.where(_has_topic(session, query.topic))
+    if query.source:
+        stmt = stmt.where(MentionRow.source == query.source)
+    if query.label:
+        stmt = stmt.where(MentionRow.sentiment_label == query.label)
+    if query.since is not None:
+        stmt = stmt.where(MentionRow.published_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(MentionRow.published_at < query.until)
+    if query.text:
+        stmt = stmt.where(MentionRow.text.icontains(query.text, autoescape=True))
+    if before_id is not None:
+        after = session.execute(select(MentionRow.published_at).where(MentionRow.id == before_id)).scalar()
+        if after is None:
+            return []
+        stmt = stmt.where(or_(MentionRow.published_at < after,
+                              and_(MentionRow.published_at == after, MentionRow.id < before_id)))
+    stmt = stmt.order_by(MentionRow.published_at.desc(), MentionRow.id.desc()).limit(limit)
+    return [to_mention(r) for r in session.execute(stmt)]
+
+
+def story(session: Session, mention_id: int, *, limit: int = 100) -> tuple[Mention, list[Mention]] | None:
+    """The root mention of ``mention_id``'s story and its reposts, newest first (at most ``limit``;
+    the root's ``repost_count`` says how many there are); None when there is no such mention."""
+    found = mentions_by_ids(session, [mention_id])
+    if not found:
+        return None
+    root = found[0]
+    if root.story_id is not None:
+        root = next(iter(mentions_by_ids(session, [root.story_id])), root)
+    stmt = (select(*mention_columns()).where(MentionRow.story_id == root.id)
+            .order_by(MentionRow.published_at.desc(), MentionRow.id.desc()).limit(limit))
+    return root, [to_mention(r) for r in session.execute(stmt)]

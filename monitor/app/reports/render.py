@@ -55,7 +55,13 @@ def _environment(tz: str) -> Environment:
         sev=lambda s: Severity(s).display, status=lambda s: STATUS.get(s, s),
         step_status=lambda s: STEP_STATUS.get(s, s), kind=lambda k: EVENT_KIND.get(k, k), md=_md_cell,
         step=step_label)
+    env.tests["link"] = _is_link
     return env
+
+
+def _is_link(url: object) -> bool:
+    """Only http(s) URLs become links: mention URLs come from strangers (``javascript:`` stays text)."""
+    return str(url or "").strip().lower().startswith(("http://", "https://"))
 
 
 def format_duration(td: timedelta | None) -> str:
@@ -94,6 +100,14 @@ def render(report: IncidentReport | SummaryReport, fmt: str, chart: str) -> str:
     env = _environment(report.tz)
     return env.get_template(f"{name}.{fmt}.j2").render(
         r=report, chart=Markup(chart) if fmt == "html" else chart, tz=report.tz)
+
+
+def render_body(report: IncidentReport | SummaryReport) -> str:
+    """The HTML document's body (chart inline), without its <html>, <style> and footer: to show the
+    report inside another page (the web console styles it). Cut from the whole document, whose
+    <main> and <footer> tags no text of the report can forge (it is escaped)."""
+    html = render(report, "html", chart_for(report))
+    return html[html.index("<main>") + len("<main>"):html.rindex("<footer>")]
 
 
 def chart_for(report: IncidentReport | SummaryReport) -> str:

@@ -15,6 +15,11 @@ SCREENS = [
     "login",  # /login, /logout
     "home",  # / → /incidents
     "incidents",  # /incidents (queue), /incidents/{id} (detail, chart.svg) and its actions (incident_actions)
+    "mentions",  # /mentions (search), /mentions/{id} (story), POST /mentions/{id}/label
+    "sources",  # /sources (health)
+    "silences",  # /silences (list, POST add), POST /silences/{id}/expire
+    "notifications",  # /notifications (pages and their delivery attempts)
+    "reports",  # /reports, /reports/incident/{id}, /reports/daily, /reports/period (?download=html|md|svg)
 ]
 
 
