@@ -141,6 +141,7 @@ def test_mention_search_filters_and_pages(console):
     assert len(found(label="negative", topic=TOPIC)) == 5 + 1 + 2  # the angry ones, the hostile one, the reposts
     assert found(q="喝坏肚子4") == [str(console.seeded["root"].id + 4)]
     assert len(found(q="%")) == 0  # a literal percent sign, not a wildcard
+    assert found(q="SCRIPT") == [str(console.seeded["hostile"].id)]  # Latin letters: case-insensitive
     assert len(found(since="1h")) == 5 + 1 + 1 + 2
     until = (NOW - 2 * 60 * MIN).astimezone().replace(tzinfo=None)  # the config zone is Asia/Shanghai
     first = found(until=until.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M"))

@@ -248,7 +248,11 @@ def search_mentions(session: Session, query: MentionQuery, *, before_id: int | N
     if query.until is not None:
         stmt = stmt.where(MentionRow.published_at < query.until)
     if query.text:
-        stmt = stmt.where(MentionRow.text.icontains(query.text, autoescape=True))
+        # ILIKE costs PostgreSQL several times what LIKE does on a full scan; a text without cased
+        # letters (Chinese, digits) matches the same rows either way, so only cased ones pay for it.
+        cased = query.text.lower() != query.text.upper()
+        match = MentionRow.text.icontains if cased else MentionRow.text.contains
+        stmt = stmt.where(match(query.text, autoescape=True))
     if before_id is not None:
         after = session.execute(select(MentionRow.published_at).where(MentionRow.id == before_id)).scalar()
         if after is None:

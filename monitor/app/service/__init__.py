@@ -16,9 +16,10 @@ option, e.g. ``--for``, the name people know from the docs); results are frozen 
 Modules: :mod:`.incidents` (list, view, acknowledge, resolve, note, assign, plan steps),
 :mod:`.silences` (add, list, expire), :mod:`.sources` (source health), :mod:`.status` (daemon,
 incidents, queue, sources), :mod:`.sentiment` (label a mention; train, evaluate, score),
-:mod:`.reports` (复盘 reports), :mod:`.users` (console users: roles, passwords, log in). No module
-here runs SQL: they call stores and :mod:`alerts`; the front end renders the records (tables, JSON,
-pages) and maps errors to its own answers.
+:mod:`.reports` (复盘 reports: files, or documents to serve), :mod:`.mentions` (search, a mention's
+story and corrections), :mod:`.notifications` (pages and their delivery attempts), :mod:`.users`
+(console users: roles, passwords, log in). No module here runs SQL: they call stores and
+:mod:`alerts`; the front end renders the records (tables, JSON, pages) and maps errors to its own answers.
 """
 
 from monitor.app.service.context import Context, local_time
