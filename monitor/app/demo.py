@@ -10,6 +10,8 @@ shows again; a database the demo did not create is never touched.
 from __future__ import annotations
 
 import os
+import socket
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -17,10 +19,26 @@ from rich.console import Console
 from monitor.app.config import load_config
 from monitor.app.daemon import Daemon
 from monitor.app.demo_feed import DemoFeedServer
+from monitor.app.service import users
+from monitor.app.service.context import Context
 from monitor.core.errors import UsageError
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 MARKER = ".demo-database"
+CONSOLE_PORT = 8787
+DEMO_USER, DEMO_PASSWORD = "demo", "xianfeng-demo"  # printed on start; the demo database is local and throwaway
+
+
+def console_port(preferred: int = CONSOLE_PORT) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port (a second demo, a busy machine)."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise UsageError("no free port on 127.0.0.1 for the demo console")
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -42,17 +60,24 @@ def run_demo(console: Console, *, web=None) -> int:
     data_dir = Path(os.environ.get("MONITOR_DATA_DIR", "data")).resolve()
     prepare_data_dir(data_dir)
     with DemoFeedServer(DEMO_DIR / "scenario.jsonl") as feed:
-        env = {**os.environ, "DEMO_FEED_URL": feed.url, "DEMO_DATA_DIR": str(data_dir)}
+        env = {**os.environ, "DEMO_FEED_URL": feed.url, "DEMO_DATA_DIR": str(data_dir),
+               "DEMO_CONSOLE_PORT": str(console_port())}
         config = load_config(DEMO_DIR / "config.yaml", env=env)
+        ctx = Context(config)
+        users.add(ctx, DEMO_USER, DEMO_PASSWORD, role="admin", now=datetime.now(timezone.utc))
+        ctx.db.dispose()
         console.print(
             "[bold]舆情哨兵 demo[/bold] — 鲜丰奶茶: three calm hours of mentions, then a wave of complaints.\n"
             f"  feed (replayed in real time): {feed.url}\n"
             f"  database: {data_dir / 'monitor.db'}\n"
-            "  The first page should appear here within about 30 seconds. Press Ctrl-C to stop.",
+            f"  [bold]console: {config.console.public_url}[/bold]  — log in as [bold]{DEMO_USER}[/bold] / "
+            f"[bold]{DEMO_PASSWORD}[/bold]\n"
+            "  The first page should appear here within about 30 seconds, with a link to the incident in the\n"
+            "  console. Press Ctrl-C to stop.",
             highlight=False,
         )
         clean = Daemon(config, web=web).run_until_signalled()  # web: the console's app factory (from the CLI)
-    console.print("\nStopped. Look at what happened:\n"
+    console.print("\nStopped. Look at what happened (or run `make demo` again and use the console):\n"
                   "  .venv/bin/monitor incidents list\n"
                   "  .venv/bin/monitor incidents show 1\n"
                   "  .venv/bin/monitor report incident 1 --out report.html   # 复盘 report with chart and timeline\n"
