@@ -81,9 +81,10 @@ def _add_user_with_cli(config_path: Path, name: str, role: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _healthy(url: str, proc: subprocess.Popen) -> bool:
+def _healthy(url: str, proc: subprocess.Popen, log: Path) -> bool:
     if proc.poll() is not None:
-        raise AssertionError(f"the daemon exited with {proc.returncode} before serving")
+        tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
+        raise AssertionError(f"the daemon exited with {proc.returncode} before serving:\n{tail}")
     try:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
@@ -134,7 +135,7 @@ def console(request, tmp_path_factory, sentiment_model) -> Iterator[Console]:
         _add_user_with_cli(config_path, RESPONDER, "responder")
         for name, role in ((VIEWER, "viewer"), (ADMIN, "admin")):
             user_service.add(ctx, name, PASSWORD, role=role, now=now())
-        wait_until(lambda: _healthy(url, proc), START_TIMEOUT, "the daemon's /healthz", log)
+        wait_until(lambda: _healthy(url, proc, log), START_TIMEOUT, "the daemon's /healthz", log)
         _seed(console)
         yield console
     finally:

@@ -1,5 +1,5 @@
 """Security as a browser sees it: anonymous visitors land on the login page, hostile mention content
-renders inert, and a phone keeps its session across a reload."""
+renders inert, a phone keeps its session across a reload, and a viewer cannot act."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import HOSTILE_AUTHOR, HOSTILE_TEXT, LIVE_MARKUP, RESPONDER, log_in
+from tests.browser.helpers import HOSTILE_AUTHOR, HOSTILE_TEXT, LIVE_MARKUP, RESPONDER, VIEWER, log_in
 
 PROTECTED = ["/", "/incidents", "/incidents/{id}", "/mentions", "/sources", "/silences", "/notifications"]
 
@@ -62,3 +62,19 @@ def test_a_hostile_mention_renders_inert_in_search_and_on_its_own_page(page_fact
     page.goto(f"/mentions/{console.hostile_id}")
     expect(page.locator("main")).to_contain_text(HOSTILE_TEXT)
     _inert(page, dialogs)
+
+
+def test_a_viewer_reads_but_cannot_act(page_factory, console):
+    page = page_factory(user=VIEWER)
+    page.goto(f"/incidents/{console.incident_id}?ack=1")
+    expect(page.locator('[data-test="read-only"]')).to_be_visible()
+    expect(page.locator('[data-test="ack"]')).to_be_disabled()
+    # Even a forged request from the viewer's own logged-in page (CSRF token and all) is refused.
+    status = page.evaluate("""async (url) => {
+        const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+        const resp = await fetch(url, {method: 'POST', headers: {'X-CSRF-Token': token, 'Accept': 'text/html'},
+                                       redirect: 'manual'});
+        return resp.status;
+    }""", f"/incidents/{console.incident_id}/ack")
+    assert status == 403
+    assert console.view().incident.status == "open"
