@@ -135,6 +135,7 @@ class AbortableBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
         self._lock = threading.Lock()
         self._streams: set[_Stream] = set()
+        self._aborted = False  # until rearm(): a stream connected after an abort is aborted at once
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
@@ -149,15 +150,24 @@ class AbortableBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
     def abort(self) -> None:
-        """Shut down every open socket: a read blocked in another thread returns at once."""
+        """Shut down every open socket, and any opened until :meth:`rearm`: a blocked read returns at once."""
         with self._lock:
+            self._aborted = True
             streams = list(self._streams)
         for stream in streams:
             stream.abort()
 
+    def rearm(self) -> None:
+        """A new request begins: connections may be made again."""
+        with self._lock:
+            self._aborted = False
+
     def _track(self, stream: _Stream) -> _Stream:
         with self._lock:
             self._streams.add(stream)
+            aborted = self._aborted
+        if aborted:  # the abort came while this connection was being made
+            stream.abort()
         return stream
 
     def _forget(self, stream: _Stream) -> None:
@@ -197,6 +207,7 @@ class Guard:
         self._hook = token.on_cancel(backend.abort)
 
     def __enter__(self) -> "Guard":
+        self.backend.rearm()
         self._hook.__enter__()
         self._timer.start()
         return self

@@ -255,3 +255,26 @@ scheduler: {{shutdown_grace: 10s}}
                 assert state is None or state.consecutive_failures == 0  # a cancel is not a failure
         finally:
             assert daemon.stop(grace=5 * SEC)
+
+
+def test_a_poll_cancelled_between_stages_stores_nothing_and_is_no_failure(db, tmp_path):
+    from monitor.storage.models import MentionRow, SourceStateRow
+    from tests.source_helpers import KeywordScorer, make_pipeline
+
+    export = tmp_path / "in.jsonl"
+    export.write_text("".join(json.dumps({"id": str(i), "text": f"星河手机第{i}条"}, ensure_ascii=False) + "\n"
+                              for i in range(5)), encoding="utf-8")
+    pipeline = make_pipeline(db, [{"name": "f", "type": "jsonl", "path": str(export)}])
+
+    class CancellingScorer(KeywordScorer):  # the shutdown arrives while the poll is being scored
+        def score(self, text):
+            pipeline.cancel()
+            return super().score(text)
+
+    pipeline.scorer = CancellingScorer()
+    report = pipeline.poll("f")
+    assert report.cancelled and report.stored == 0 and report.error is None
+    with db.session() as s:
+        assert s.query(MentionRow).count() == 0
+        state = s.get(SourceStateRow, "f")
+        assert state is None or (state.cursor is None and state.consecutive_failures == 0)

@@ -261,3 +261,25 @@ def test_host_limit_is_the_hosts_setting_else_the_smallest_a_source_asks_for_and
         assert configure_hosts(sources("http://weibo.cn", 3, 2), {"m.weibo.cn": 1}) == {"weibo.cn": 2, "m.weibo.cn": 1}
     finally:
         HOST_LIMITS.configure({}, {})
+
+
+def test_a_connection_made_while_a_request_is_being_aborted_is_aborted_too():
+    import httpcore
+
+    from sources.httpguard import AbortableBackend
+    from tests.faults.hostile import HostileServer, hang
+
+    backend = AbortableBackend()
+    with HostileServer({"/hang": hang()}) as server:
+        host, port = server.url.split("//")[1].split(":")
+        backend.abort()  # a cancel arrives while the connection is still being made …
+        stream = backend.connect_tcp(host, int(port), timeout=5)
+        started = time.monotonic()
+        assert stream.read(10, timeout=5) == b""  # … so it is shut down as soon as it exists
+        assert time.monotonic() - started < 1
+        stream.close()
+        backend.rearm()  # the next request connects normally
+        stream = backend.connect_tcp(host, int(port), timeout=5)
+        with pytest.raises(httpcore.ReadTimeout):
+            stream.read(10, timeout=0.2)
+        stream.close()

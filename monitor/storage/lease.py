@@ -1,6 +1,7 @@
 """The lease store: the one ``daemon_lease`` row (id 1) — who polls this database and its heartbeat.
 
-The decision whether a lease may be taken (is the holder's heartbeat older than the ttl?) is made by
+The decision whether a lease may be taken (is the holder's process gone from this host, or its
+heartbeat older than the ttl?) is made by
 :mod:`monitor.app.lease` between :func:`locked` and :func:`write`, in one transaction.
 """
 
@@ -27,7 +28,7 @@ class LeaseInfo:
     pid: int
     started_at: datetime
     heartbeat_at: datetime
-    info: dict[str, Any] = field(default_factory=dict)  # version, config path, sources
+    info: dict[str, Any] = field(default_factory=dict)  # version, config path, sources, pid_start
 
 
 def _record(row: DaemonLeaseRow) -> LeaseInfo:

@@ -74,8 +74,17 @@ def redirect(to: str, status: int = 302) -> Behaviour:
     return respond(status, b"", {"Location": to})
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (the fetcher cut a trickle, a daemon was killed) is expected here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class HostileServer:
-    def __init__(self, routes: dict[str, Behaviour]):
+    def __init__(self, routes: dict[str, Behaviour], port: int = 0):
         self.routes = dict(routes)
         self.hits: Counter[str] = Counter()
         self.stop_event = threading.Event()
@@ -87,16 +96,20 @@ class HostileServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = self.path.split("?", 1)[0]
                 server.hits[path] += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
                 behaviour = server.routes.get(path, respond(404, b"no such path"))
                 try:
                     behaviour(self, server.stop_event)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up: that is the point of most behaviours
 
+            do_POST = do_GET
+
             def log_message(self, *args) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
