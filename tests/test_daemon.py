@@ -119,7 +119,7 @@ def test_run_process_reload_lock_and_sigterm(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_text(log, "1 fetched, 1 new", 30)
+        wait_for_text(log, "1 fetched, 1 new", 120)  # a fresh data dir builds the default model first (10–50 s on a busy machine)
 
         second = subprocess.run([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], env=env,
                                 capture_output=True, text=True, timeout=60)
