@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, cast, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, cast, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, literal_column, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -61,6 +61,10 @@ class MentionRow(Base):
         # the console's mention search (migration 0008; the GIN index on topics follows the class)
         Index("ix_mentions_source_published_at", "source", "published_at"),
         Index("ix_mentions_label_published_at", "sentiment_label", "published_at"),
+        # its text filter (LIKE '%…%'): a pg_trgm index, on PostgreSQL only (migration 0009); a literal
+        # column, so that autogenerate skips it on SQLite like the GIN index on topics below
+        Index("ix_mentions_text_trgm", literal_column("text"), postgresql_using="gin",
+              postgresql_ops={"text": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

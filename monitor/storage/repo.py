@@ -6,7 +6,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Row, and_, bindparam, cast, exists, func, literal, or_, select, update
+from sqlalchemy import Row, and_, bindparam, cast, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -260,6 +260,12 @@ def search_mentions(session: Session, query: MentionQuery, *, before_id: int | N
         stmt = stmt.where(or_(MentionRow.published_at < after,
                               and_(MentionRow.published_at == after, MentionRow.id < before_id)))
     stmt = stmt.order_by(MentionRow.published_at.desc(), MentionRow.id.desc()).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # The best plan depends on the values: a rare text or topic is read from its GIN index, a common
+        # one by walking the newest-first index until the page is full. psycopg prepares a statement run
+        # five times, and PostgreSQL may then plan it once for any values (a generic plan): seen to scan
+        # all mentions for a text found nowhere (0.4 s at a million) that its index answers in 1 ms.
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return [to_mention(r) for r in session.execute(stmt)]
 
 
