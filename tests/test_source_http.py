@@ -119,7 +119,8 @@ def test_deferred_poll_is_neither_a_failure_nor_a_success(db):
         assert state.consecutive_failures == 1 and state.last_success_at is None
 
 
-def test_per_host_concurrency_limit_is_shared_by_every_source():
+def _peak_concurrency(fetchers: int, max_per_host: int, setup=lambda url, host: None) -> tuple[int, int]:
+    """Requests served and the most served at once, when ``fetchers`` sources GET one slow host together."""
     active, peak, lock = [0], [0], threading.Lock()
 
     def slow(req: Request) -> Response:
@@ -132,13 +133,18 @@ def test_per_host_concurrency_limit_is_shared_by_every_source():
         return Response(200, b"ok")
 
     with LocalServer(slow) as server:
-        fetchers = [HttpFetcher(f"s{i}", max_per_host=1) for i in range(3)]
-        threads = [threading.Thread(target=f.get, args=(server.url + f"/{i}",)) for i, f in enumerate(fetchers)]
+        setup(server.url, server.url.split("//")[1])
+        clients = [HttpFetcher(f"s{i}", max_per_host=max_per_host) for i in range(fetchers)]
+        threads = [threading.Thread(target=f.get, args=(server.url + f"/{i}",)) for i, f in enumerate(clients)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    assert len(server.requests) == 3 and peak[0] == 1
+    return len(server.requests), peak[0]
+
+
+def test_per_host_concurrency_limit_is_shared_by_every_source():
+    assert _peak_concurrency(3, max_per_host=1) == (3, 1)
 
 
 def test_requests_go_through_the_configured_proxy_with_the_configured_user_agent():
@@ -226,27 +232,7 @@ def test_host_limit_is_the_hosts_setting_else_the_smallest_a_source_asks_for_and
     from sources.httpguard import HOST_LIMITS, configure_hosts
 
     def peak_with(limit_setup) -> int:
-        active, peak, lock = [0], [0], threading.Lock()
-
-        def slow(req: Request) -> Response:
-            with lock:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            time.sleep(0.2)
-            with lock:
-                active[0] -= 1
-            return Response(200, b"ok")
-
-        with LocalServer(slow) as server:
-            host = server.url.split("//")[1]
-            limit_setup(server.url, host)
-            fetchers = [HttpFetcher(f"s{i}", max_per_host=4) for i in range(4)]
-            threads = [threading.Thread(target=f.get, args=(server.url + f"/{i}",)) for i, f in enumerate(fetchers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        return peak[0]
+        return _peak_concurrency(4, max_per_host=4, setup=limit_setup)[1]
 
     def sources(url, *limits):
         return [RssSourceConfig(name=f"r{i}", type="rss", url=url + f"/{i}", max_per_host=n)
