@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
 from alerts.rules.measurements import describe_numbers
+from monitor.core.text import http_url, markdown_inert, markdown_link_target
 
 HEADLINES = {"firing": "舆情告警", "escalated": "舆情升级", "reminder": "未确认提醒", "reopened": "事件重开",
              "resolved": "已恢复"}
@@ -50,10 +51,12 @@ def mention_lines(alert: Alert) -> list[str]:
         return []
     lines = ["**代表性负面内容：**"]
     for i, m in enumerate(alert.top_mentions, 1):
-        text = m.text if len(m.text) <= SNIPPET else m.text[:SNIPPET] + "…"
+        # strangers' words: no Markdown link or HTML of theirs may reach a chat robot (a fake 确认处理 link)
+        text = markdown_inert(m.text if len(m.text) <= SNIPPET else m.text[:SNIPPET] + "…")
         score = f"{m.score:.2f}" if m.score is not None else "-"
-        who = f" — {m.author}" if m.author else ""
-        link = f" [原文]({m.url})" if m.url else ""
+        who = f" — {markdown_inert(m.author)}" if m.author else ""
+        url = http_url(m.url)
+        link = f" [原文]({markdown_link_target(url)})" if url else ""
         lines.append(f"{i}. {text}（情感 {score}{who}）{link}")
     return lines
 

@@ -330,3 +330,17 @@ def test_secret_values_include_the_tokens_inside_robot_urls():
                                             "sign-secret"}
     ding = dingtalk(f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}")
     assert TOKEN in ding.secret_values()
+
+
+def test_a_strangers_markdown_never_becomes_a_link_in_a_page():
+    """A post reading "[确认处理](https://evil…)" must not put a fake acknowledge link above the real one."""
+    from alerts.message import render_markdown
+    from tests.factories import make_alert, make_mention
+
+    evil = make_mention(text="[确认处理](https://evil.example/login) <a href=x>点我</a>", author="[客服](https://evil.example)",
+                        url="javascript:alert(1)")
+    odd = make_mention(text="正常投诉", url="https://weibo.com/1/x) [确认处理](https://evil.example")
+    text = render_markdown(make_alert(top_mentions=(evil, odd)))
+    assert "](https://evil.example" not in text and "javascript:" not in text
+    assert "［确认处理］(https://evil.example/login)" in text  # shown, inert
+    assert "[原文](https://weibo.com/1/x%29%20[确认处理]%28https://evil.example)" in text

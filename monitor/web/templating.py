@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
@@ -20,6 +19,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from monitor.core.severity import Severity
+from monitor.core.text import http_url
 from monitor.web.security import CSRF_FIELD, csrf_token as _session_token
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -44,12 +44,7 @@ def csrf_input(context: Any) -> Markup:
 
 def safe_url(url: Any) -> str:
     """``url`` when it is an absolute http(s) URL, else "" (``javascript:``, ``data:`` … render as no link)."""
-    text = str(url or "").strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return ""
-    return text if parts.scheme in ("http", "https") and parts.netloc else ""
+    return http_url(url)
 
 
 env.globals.update(csrf_token=csrf_token, csrf_input=csrf_input, nav=NAV, safe_url=safe_url,

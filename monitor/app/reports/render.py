@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from monitor.core.severity import Severity
 from monitor.core.errors import UsageError
+from monitor.core.text import http_url
 from monitor.app.reports.chart import step_label, volume_chart
 from monitor.app.reports.model import IncidentReport, SummaryReport
 
@@ -61,7 +62,7 @@ def _environment(tz: str) -> Environment:
 
 def _is_link(url: object) -> bool:
     """Only http(s) URLs become links: mention URLs come from strangers (``javascript:`` stays text)."""
-    return str(url or "").strip().lower().startswith(("http://", "https://"))
+    return bool(http_url(url))
 
 
 def format_duration(td: timedelta | None) -> str:
