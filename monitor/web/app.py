@@ -9,6 +9,7 @@ Middleware, outermost first: security headers → daemon routes → session cook
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from monitor.app.service import Context
-from monitor.core.errors import MonitorError
+from monitor.core.errors import UsageError
 from monitor.web import pages
 from monitor.web.auth import LoginThrottle, current_user
-from monitor.web.security import CsrfCheck, SecurityHeaders
+from monitor.web.security import HEADERS, CsrfCheck, SecurityHeaders
 from monitor.web.templating import render
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 SECRET_FILE = "console_secret"
@@ -105,7 +108,7 @@ def create_app(ctx: Context, *, daemon_routes: DaemonRoutes | None = None, setti
     app = Starlette(
         routes=[*pages.routes(), Mount("/static", StaticFiles(directory=STATIC), name="static")],
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error, MonitorError: _monitor_error, Exception: _server_error},
+        exception_handlers={HTTPException: _http_error, UsageError: _monitor_error, Exception: _server_error},
     )
     app.state.ctx = ctx
     app.state.settings = settings
@@ -134,11 +137,16 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return await _error_page(request, exc.status_code, title, message)
 
 
-async def _monitor_error(request: Request, exc: MonitorError) -> Response:
-    """A service refused the request (:class:`UsageError` …): its message, for people."""
+async def _monitor_error(request: Request, exc: UsageError) -> Response:
+    """A service refused the request: its message, for people. Anything else (a database error names
+    the database and its SQL) is a 500 with a generic page and the details in the log only."""
     return await _error_page(request, 400, "无法完成", str(exc))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return render(request, "error.html", {"title": "服务器内部错误", "message": "出错了，请稍后重试；问题已记录在日志中。"},
-                  status=500)
+    log.error("[stage=http] %s %s failed", request.method, request.url.path, exc_info=exc)
+    response = render(request, "error.html", {"title": "服务器内部错误", "message": "出错了，请稍后重试；问题已记录在日志中。"},
+                      status=500)
+    # Starlette answers this outside the middleware stack: the security headers are set here too.
+    response.headers.update(HEADERS)
+    return response
