@@ -130,3 +130,20 @@ def test_without_console_section_the_console_is_not_served(db, tmp_path):
         assert httpx.get(d.httpd.url + "/metrics").status_code == 200  # no token configured
     finally:
         assert d.stop(grace=timedelta(seconds=2))
+
+
+def test_a_reload_reaches_the_consoles_services(db, tmp_path):
+    """After SIGHUP the console's actions (escalate now, the topic list) use the new config, not the one it started with."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(data_dir=tmp_path), encoding="utf-8")
+    from monitor.app.config import load_config
+
+    d = Daemon(load_config(path), db=db, config_path=path, web=create_app)
+    d.start()
+    try:
+        assert [t.name for t in d._console_app.state.ctx.config.topics] == ["星河手机"]
+        path.write_text(CONFIG.format(data_dir=tmp_path) + "  - {name: 鲜丰奶茶, keywords: [鲜丰]}\n", encoding="utf-8")
+        assert d.reload()
+        assert [t.name for t in d._console_app.state.ctx.config.topics] == ["星河手机", "鲜丰奶茶"]
+    finally:
+        assert d.stop(grace=timedelta(seconds=5))

@@ -65,6 +65,7 @@ class Daemon:
         # The web console's app factory, web(Context, daemon_routes=HttpServer) -> ASGI app (monitor.web.app.create_app,
         # given by the front end that starts the daemon): served on the listener next to the daemon's routes.
         self.web = web
+        self._console_app: Any = None  # the console app the listener serves (set when it starts)
         self.metrics = Metrics(self.db)
         self.started_at: datetime | None = None
         self._push_routes: dict[str, str] = {}  # path -> push source name
@@ -143,7 +144,8 @@ class Daemon:
             self._push_routes = push
 
     def _console(self, server: HttpServer) -> Any:
-        return self.web(Context(self.config, self.db), daemon_routes=server)
+        self._console_app = self.web(Context(self.config, self.db), daemon_routes=server)
+        return self._console_app
 
     def _healthz(self, _request: Request) -> Response:
         status, body = health(now=self.clock(), lease_held=self.lease.held,
@@ -267,6 +269,8 @@ class Daemon:
             log.warning("[stage=reload] jobs still running; they finish on the old config, closed after them")
         old, self._pipeline, self.config = self._pipeline, pipeline, new
         old.retire()  # its HTTP clients, pool and channels: closed when its last job ends
+        if self._console_app is not None:  # its services see the new escalation, topics and rules
+            self._console_app.state.ctx = Context(new, self.db)
         self._limit_hosts()
         pipeline.warm_up()
         self._serve_http()
