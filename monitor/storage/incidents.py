@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import case, func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import IncidentRow, IncidentStepRow
@@ -135,6 +136,16 @@ def update(s: Session, incident_id: int, **changes: Any) -> Incident:
         setattr(row, name, value)
     s.flush()
     return _incident(row)
+
+
+def update_if(s: Session, incident_id: int, expected: dict[str, Any], **changes: Any) -> bool:
+    """Apply ``changes`` only while the incident still has the ``expected`` values (one conditional UPDATE:
+    another process — the daemon paging a step — may have moved it since it was read)."""
+    table = IncidentRow.__table__
+    stmt = (sa_update(table).where(table.c.id == incident_id,
+                                   *(table.c[name] == value for name, value in _checked(expected).items()))
+            .values(**_checked(changes)))
+    return s.execute(stmt).rowcount == 1
 
 
 def listing(s: Session, status: str | None = None, since: datetime | None = None) -> list[Incident]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alerts.escalation import schedule_for
+from alerts.escalation import quiet_until, schedule_for
 from alerts.incident_desk import STATUSES, IncidentDesk, IncidentView
 from alerts.rules.measurements import measurement_from_numbers
 from monitor.app.reports import build_incident_report
@@ -156,10 +156,15 @@ def escalate_now(ctx: Context, incident_id: int, *, actor: str, now: datetime) -
         page = _next_page(ctx, incident)
         if page is None:
             raise UsageError(f"incident #{incident_id} has paged every step of its escalation policy")
-        store.update(s, incident_id, next_escalation_at=now, updated_at=now)
+        seen = {"status": "open", "escalation_step": incident.escalation_step,
+                "escalation_round": incident.escalation_round}
+        if not store.update_if(s, incident_id, seen, next_escalation_at=now, updated_at=now):
+            raise UsageError(f"incident #{incident_id} changed meanwhile (a page just went out); look again")
         who = "、".join(page.channels) if page.channels else "所有渠道"
-        timeline.add_event(s, incident_id, now, "escalate", actor, f"立即升级：通知 {who}",
-                           {"step": page.step, "round": page.round})
+        held = quiet_until(now, Severity(incident.severity), ctx.config.incidents.quiet_hours, ctx.tz)
+        message = (f"立即升级：通知 {who}" if held is None
+                   else f"立即升级：通知 {who}（静默时段，{local_time(held, ctx.tz, '%H:%M')} 发出）")
+        timeline.add_event(s, incident_id, now, "escalate", actor, message, {"step": page.step, "round": page.round})
         return page
 
 
