@@ -214,3 +214,21 @@ def test_login_throttle_forgets_old_keys_when_full():
         throttle.failed((f"u{i}", ""), float(i))
     throttle.failed(("new", ""), 100.0)
     assert len(throttle._failures) == 1
+
+
+def test_login_throttle_also_counts_one_address_across_names():
+    throttle = LoginThrottle(free=5, free_per_client=20, base=1.0, cap=60)
+    for i in range(20):
+        for key in ((f"user{i}", "10.0.0.9"), ("", "10.0.0.9")):
+            assert throttle.wait(key, 100.0) == 0
+            throttle.failed(key, 100.0)
+    assert throttle.wait(("another", "10.0.0.9"), 100.0) == 0  # the name is new …
+    assert throttle.wait(("", "10.0.0.9"), 100.0) == 1.0  # … but the address has tried 20 names
+    assert throttle.wait(("", "10.0.0.8"), 100.0) == 0
+
+
+def test_one_password_against_many_names_is_slowed_down(console):
+    client = console.client()
+    assert all(console.try_login(client, f"猜{i}", "123456").status_code == 401 for i in range(20))
+    resp = console.try_login(client, "responder", PASSWORD)  # a name never tried, from the same address
+    assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1

@@ -171,9 +171,12 @@ class LoginThrottle:
     """Failed logins per (user name, client): after ``free`` failures each attempt must wait
     ``base`` × 2^(failures − free) seconds (at most ``cap``) after the last failure. Pure: ``now``
     (seconds, monotonic) is passed in. A success forgets the key; keys idle for ``forget`` go away.
+    The login page also counts per client alone (key ``("", client)``) with ``free_per_client``, so one
+    password tried against many names is slowed down too.
     """
 
     free: int = 5
+    free_per_client: int = 20
     base: float = 1.0
     cap: float = 15 * 60
     forget: float = 24 * 3600
@@ -182,10 +185,11 @@ class LoginThrottle:
 
     def wait(self, key: tuple[str, str], now: float) -> float:
         """Seconds until ``key`` may try again (0: now)."""
+        free = self.free if key[0] else self.free_per_client
         entry = self._failures.get(key)
-        if entry is None or entry.count < self.free:
+        if entry is None or entry.count < free:
             return 0.0
-        delay = min(self.cap, self.base * 2 ** (entry.count - self.free))
+        delay = min(self.cap, self.base * 2 ** (entry.count - free))
         return max(0.0, entry.last + delay - now)
 
     def failed(self, key: tuple[str, str], now: float) -> None:

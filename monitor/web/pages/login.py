@@ -28,22 +28,25 @@ async def login_submit(request: Request) -> Response:
     name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))
     throttle = request.app.state.throttle
-    key = (name.casefold(), request.client.host if request.client else "")
-    wait = throttle.wait(key, time.monotonic())
+    client = request.client.host if request.client else ""
+    keys = ((name.casefold(), client), ("", client))  # this name from this address; this address, any name
+    wait = max(throttle.wait(key, time.monotonic()) for key in keys)
     if wait > 0:  # refused without looking at the password: guessing gets no faster by trying
         seconds = retry_after(wait)
         return render(request, "login.html", {"next": target, "name": name,
                                               "error": f"失败次数过多，请 {seconds} 秒后再试。"},
                       status=429, headers={"Retry-After": str(seconds)})
     # Counted as a failure until proven otherwise: guesses sent in parallel cannot all pass the check above.
-    throttle.failed(key, time.monotonic())
+    for key in keys:
+        throttle.failed(key, time.monotonic())
     user = None
     if name and password:
         user = await run_in_threadpool(user_service.authenticate, context(request), name, password, now=now())
     if user is None:
         return render(request, "login.html", {"next": target, "name": name, "error": "用户名或密码错误。"},
                       status=401)
-    throttle.succeeded(key)
+    for key in keys:
+        throttle.succeeded(key)
     log_in(request, user)
     return RedirectResponse(target, 303)
 
