@@ -2,8 +2,7 @@
 
 A page is stored as the alert's JSON (:func:`alert_to_json`) and read back for every retry
 (:func:`alert_from_json`); :class:`Outcome` is what one attempt at a delivery came to. The queue
-itself — pages, deliveries, the notification log — lives in the store; ``depths`` is re-exported
-here for ``monitor status``.
+itself — pages, deliveries, the notification log — lives in the store.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from typing import Any, Literal
 from alerts.alert import Alert
 from monitor.core.domain import Mention
 from monitor.core.severity import Severity
-from monitor.storage.deliveries import Job, depths
+from monitor.storage.deliveries import Job
 
-__all__ = ["Job", "Outcome", "alert_from_json", "alert_to_json", "depths"]
+__all__ = ["Outcome", "alert_from_json", "alert_to_json"]
 
 
 # -- alerts as JSON ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from nlp.model import ModelError
+from monitor.core.errors import ModelError
 
 TEXT_COLUMNS = ("review", "text", "content", "comment", "sentence")
 LABELS = {"0": 0, "1": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}

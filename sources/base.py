@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Mapping
 
 from monitor.core.configtypes import PluginConfig, PositiveDuration, Duration
 from monitor.core.domain import SourceState
-from monitor.core.errors import Deferred, SourceError  # noqa: F401 - Deferred: re-exported for sources
 from pydantic import Field
 
 

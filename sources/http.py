@@ -50,7 +50,8 @@ from monitor.core import cancel
 from monitor.core.configtypes import Duration, PositiveDuration, format_duration
 from monitor.core.errors import Cancelled, FetchError
 from sources import charset
-from sources.base import Deferred, SourceConfig
+from monitor.core.errors import Deferred
+from sources.base import SourceConfig
 from sources.httpguard import HOST_LIMITS, AbortableBackend, Guard, host_of
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from monitor.app.config import parse_config
 from monitor.app.daemon import Daemon
-from monitor.app.lease import Lease, LeaseHeld, current
+from monitor.app.lease import Lease, current
+from monitor.core.errors import LeaseHeld
 from monitor.storage.models import IncidentRow
 from monitor.app.watchdog import Watchdog
 from tests.factories import T0

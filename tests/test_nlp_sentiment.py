@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from monitor.cli import app
 from monitor.app.config import parse_config
 from nlp.datasets import Example, parse_lines, read_examples
-from nlp.model import FORMAT_VERSION, ModelError, SentimentModel
+from monitor.core.errors import ModelError
+from nlp.model import FORMAT_VERSION, SentimentModel
 from nlp.sentiment import BayesScorer, scorer_from_config
 from nlp.train import default_model, default_model_path, evaluate, train
 

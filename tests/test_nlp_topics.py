@@ -17,7 +17,8 @@ from monitor.storage import repo
 from monitor.storage.models import SentimentFeedbackRow
 from nlp import feedback
 from nlp.crisis import CrisisLexicon
-from nlp.expr import ExpressionError, parse
+from monitor.core.errors import ExpressionError
+from nlp.expr import parse
 from nlp.topics import Topic, TopicMatcher
 from tests.factories import T0, make_mention
 

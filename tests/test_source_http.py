@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor.core.errors import FetchError
-from sources.base import Deferred
+from monitor.core.errors import Deferred
 from sources.http import HttpFetcher
 from sources.rss import RssSource, RssSourceConfig
 from sources.base import SourceState

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 from alerts.escalation import EscalationPolicy, IncidentsConfig
 from alerts.plans import PlanConfig
 from monitor.core.configtypes import Duration, Frozen, Name, PositiveDuration
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, ExpressionError
 
 DEFAULT_DATA_DIR = "data"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -38,7 +38,7 @@ class TopicConfig(Frozen):
 
     @model_validator(mode="after")
     def _one_matcher(self) -> "TopicConfig":
-        from nlp.expr import ExpressionError, parse
+        from nlp.expr import parse
 
         if bool(self.keywords) == bool(self.expression):
             raise ValueError("give either keywords (a list) or expression (a string)")

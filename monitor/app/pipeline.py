@@ -25,7 +25,7 @@ from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
 from monitor.core import cancel
 from monitor.core.domain import Mention
-from monitor.core.errors import Cancelled, SourceError
+from monitor.core.errors import Cancelled, Deferred, SourceError
 from monitor.app.jobs import Jobs, job
 from monitor.app.metrics import Metrics
 from monitor.storage import Database
@@ -34,7 +34,7 @@ from nlp.clean import clean
 from nlp.crisis import CrisisLexicon
 from nlp.sentiment import Scorer, label_for, score_many, scorer_from_config
 from nlp.topics import TopicMatcher
-from sources.base import Deferred, FetchResult, Source
+from sources.base import FetchResult, Source
 from sources.dedup import Deduper
 from sources.logquiet import QuietLog
 from sources.normalise import normalise
