@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
