@@ -6,7 +6,8 @@ Nothing here reads a clock: every function takes the time it needs.
 from __future__ import annotations
 
 import bisect
-from datetime import datetime
+import heapq
+from datetime import datetime, timedelta
 from typing import Generic, Iterable, Sequence, TypeVar
 
 from monitor.core.severity import Severity
@@ -61,6 +62,18 @@ def with_crisis(severity: Severity, mentions: Iterable[Mention], enabled: bool =
     return severity, words
 
 
+def raises(mention: Mention) -> bool:
+    """Whether ``mention`` carries a crisis word that raises severity (see :func:`with_crisis`)."""
+    return any(raises_severity(w) for w in crisis_words(mention))
+
+
+def crisis_level(severity: Severity, raising: int, enabled: bool = True) -> Severity:
+    """:func:`with_crisis`'s severity from a running count of raising mentions (no scan)."""
+    if enabled and raising and severity < Severity.II:
+        return raise_severity(severity)
+    return severity
+
+
 def most_negative(mentions: Iterable[Mention], size: int = EVIDENCE_SIZE) -> tuple[Mention, ...]:
     """The ``size`` lowest-scored mentions (unscored ones last), oldest first among equals."""
     ranked = sorted(mentions, key=lambda m: (m.score if m.score is not None else 1.0, m.published_at))
@@ -69,6 +82,52 @@ def most_negative(mentions: Iterable[Mention], size: int = EVIDENCE_SIZE) -> tup
 
 def crisis_note(words: Sequence[str]) -> str:
     return f"，含危机词「{'、'.join(words[:5])}」" if words else ""
+
+
+class SlidingWindow(Generic[T]):
+    """The items stamped in ``(now - length, now]``; items stamped later wait for their time.
+
+    ``advance(now)`` moves the window and answers the items that entered it and those that left
+    it (an item older than the window enters and leaves at once), so a rule keeps running
+    counters: the cost of a step is the items that moved, not the items the window holds.
+    ``items()`` lists the window in time order (then arrival order) — a scan, for the rare
+    moments that need the mentions themselves (a page's evidence). ``now`` must not go back.
+    """
+
+    def __init__(self, length: timedelta) -> None:
+        self.length = length
+        self._future: list[tuple[datetime, int, T]] = []  # heaps of (time, arrival, item)
+        self._visible: list[tuple[datetime, int, T]] = []
+        self._seq = 0
+        self.now: datetime | None = None  # where the last advance left the window
+
+    def add(self, at: datetime, item: T) -> None:
+        self._seq += 1
+        heapq.heappush(self._future, (at, self._seq, item))
+
+    def advance(self, now: datetime) -> tuple[list[tuple[datetime, T]], list[T]]:
+        """``(entered as (time, item), left)``."""
+        entered: list[tuple[datetime, T]] = []
+        while self._future and self._future[0][0] <= now:
+            entry = heapq.heappop(self._future)
+            heapq.heappush(self._visible, entry)
+            entered.append((entry[0], entry[2]))
+        self.now = now
+        left: list[T] = []
+        edge = now - self.length
+        while self._visible and self._visible[0][0] <= edge:
+            left.append(heapq.heappop(self._visible)[2])
+        return entered, left
+
+    def items(self, now: datetime | None = None) -> list[T]:
+        """The window's items as of the last advance — or as it would be at ``now`` (a scan)."""
+        entries = sorted(self._visible, key=_key)
+        if now is not None and now != self.now:
+            entries = [e for e in entries if now - self.length < e[0] <= now]
+        return [e[2] for e in entries]
+
+    def __len__(self) -> int:
+        return len(self._visible)
 
 
 class TimeIndex(Generic[T]):

@@ -18,7 +18,8 @@ from typing import Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, level_for, most_negative, with_crisis
+from alerts.rules.common import Hysteresis, SlidingWindow, crisis_level, crisis_note, level_for, most_negative, \
+    raises, with_crisis
 from alerts.rules.measurements import FrequencyMeasurement
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
@@ -45,7 +46,9 @@ class FrequencyRule(Rule):
     def __init__(self, config: FrequencyConfig, topic: str, started_at: datetime):
         super().__init__(config, topic, started_at)
         self._terms = tuple(t.strip().lower() for t in config.terms if t.strip())
-        self._recent: TimeIndex[Mention] = TimeIndex()
+        # matching mentions of the window, with running counts: an evaluation never rescans it
+        self._recent: SlidingWindow[Mention] = SlidingWindow(config.window)
+        self._count = self._raising = 0
         self._state = Hysteresis(config.resolve_after)
 
     def history_needed(self) -> timedelta:
@@ -67,8 +70,13 @@ class FrequencyRule(Rule):
         for m in mentions:
             if self.matches(m):
                 self._recent.add(m.published_at, m)
-        self._recent.release(now)
-        self._recent.prune(now - self.config.window)
+        entered, left = self._recent.advance(now)
+        for _, m in entered:
+            self._count += 1
+            self._raising += raises(m)
+        for m in left:
+            self._count -= 1
+            self._raising -= raises(m)
         return self._evaluate(now)
 
     def what(self) -> str:
@@ -82,16 +90,17 @@ class FrequencyRule(Rule):
 
     def _evaluate(self, now: datetime) -> list[Match]:
         cfg = self.config
-        current = self._recent.window(now - cfg.window, now)
-        n = len(current)
-        severity, words = None, []
+        n = self._count
+        severity = None
         if n >= cfg.count:
-            base = level_for(n / cfg.count, MULTIPLES)
-            severity, words = with_crisis(base, current, cfg.crisis_raise)
+            severity = crisis_level(level_for(n / cfg.count, MULTIPLES), self._raising, cfg.crisis_raise)
         change = self._state.update(now, severity)
         if change is None:
             return []
         kind, level = change
+        # a page needs the mentions themselves (evidence, crisis words): a scan, once per state change
+        current = self._recent.items() if kind == "firing" else []
+        words = with_crisis(level, current, cfg.crisis_raise)[1]
         measured = FrequencyMeasurement(count=n, threshold=cfg.count, window=cfg.window, crisis_words=tuple(words))
         if kind == "firing":
             reason = (f"「{self.topic}」{self.what()}频繁：近{format_duration(cfg.window)} {n} 条，"

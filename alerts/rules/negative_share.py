@@ -22,7 +22,8 @@ from typing import Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
+from alerts.rules.common import Hysteresis, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
+    with_crisis
 from alerts.rules.measurements import NegativeShareMeasurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PositiveDuration, format_duration
@@ -47,7 +48,9 @@ class NegativeShareRule(Rule):
 
     def __init__(self, config: NegativeShareConfig, topic: str, started_at: datetime):
         super().__init__(config, topic, started_at)
-        self._recent: TimeIndex[Mention] = TimeIndex()
+        # scored mentions of the window, with running counts: an evaluation never rescans it
+        self._recent: SlidingWindow[Mention] = SlidingWindow(config.window)
+        self._total = self._negative = self._raising = 0  # raising: negatives with a severity-raising word
         self._state = Hysteresis(config.resolve_after)
 
     def history_needed(self) -> timedelta:
@@ -57,17 +60,30 @@ class NegativeShareRule(Rule):
         for m in mentions:
             if m.label is not None:
                 self._recent.add(m.published_at, m)
-        self._recent.release(now)
-        self._recent.prune(now - self.config.window)
+        entered, left = self._recent.advance(now)
+        for _, m in entered:
+            self._count(m, 1)
+        for m in left:
+            self._count(m, -1)
         return self._evaluate(now)
 
+    def _count(self, m: Mention, sign: int) -> None:
+        self._total += sign
+        if m.is_negative:
+            self._negative += sign
+            if raises(m):
+                self._raising += sign
+
     def measure(self, now: datetime) -> NegativeShareMeasurement:
-        scored = self._recent.window(now - self.config.window, now)
-        negative = sum(1 for m in scored if m.is_negative)
+        """The figures of the window at ``now`` (running counts at the last evaluation's time)."""
+        negative, total = self._negative, self._total
+        if now != self._recent.now:
+            scored = self._recent.items(now)
+            negative, total = sum(1 for m in scored if m.is_negative), len(scored)
         return NegativeShareMeasurement(
             current_negative=negative,
-            current_total=len(scored),
-            negative_share=round(negative / len(scored), 3) if scored else 0.0,
+            current_total=total,
+            negative_share=round(negative / total, 3) if total else 0.0,
             min_share=self.config.min_share,
             min_total=self.config.min_total,
             window=self.config.window,
@@ -82,21 +98,22 @@ class NegativeShareRule(Rule):
 
     def _evaluate(self, now: datetime) -> list[Match]:
         cfg = self.config
-        scored = self._recent.window(now - cfg.window, now)
-        negatives = [m for m in scored if m.is_negative]
-        total = len(scored)
-        share = len(negatives) / total if total else 0.0
-        severity, words = None, []
+        total, negative = self._total, self._negative
+        share = negative / total if total else 0.0
+        severity = None
         if total >= cfg.min_total and share >= cfg.min_share:
-            severity, words = with_crisis(self._severity(share, total), negatives, cfg.crisis_raise)
+            severity = crisis_level(self._severity(share, total), self._raising, cfg.crisis_raise)
         change = self._state.update(now, severity)
         if change is None:
             return []
         kind, level = change
+        # a page needs the mentions themselves (evidence, crisis words): a scan, once per state change
+        negatives = [m for m in self._recent.items() if m.is_negative] if kind == "firing" else []
+        words = with_crisis(level, negatives, cfg.crisis_raise)[1]
         n = self.measure(now)
         window = format_duration(cfg.window)
         if kind == "firing":
-            reason = (f"「{self.topic}」负面占比过高：近{window}共 {total} 条，负面 {len(negatives)} 条，"
+            reason = (f"「{self.topic}」负面占比过高：近{window}共 {total} 条，负面 {negative} 条，"
                       f"占 {share:.0%}（阈值 {cfg.min_share:.0%}，最少 {cfg.min_total} 条）{crisis_note(words)}")
             n = replace(n, crisis_words=tuple(words))
             evidence = most_negative(negatives)

@@ -33,7 +33,8 @@ from typing import Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, TimeIndex, crisis_note, most_negative, with_crisis
+from alerts.rules.common import Hysteresis, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
+    with_crisis
 from alerts.rules.measurements import NegativeSpikeMeasurement
 from alerts.rules.spike_model import DAY, BucketBaseline
 from monitor.core.severity import Severity
@@ -95,8 +96,10 @@ class NegativeSpikeRule(Rule):
                                     floor=config.min_baseline)
         self._coverage_start = started_at
         self.model.cover(started_at)
-        # (negatives, total, the mention or None for recorded counts) by publish time
-        self._recent: TimeIndex[tuple[int, int, Mention | None]] = TimeIndex()
+        # (negatives, total, the mention or None for recorded counts) by publish time, with running
+        # sums over the window: an evaluation never rescans it
+        self._recent: SlidingWindow[tuple[int, int, Mention | None]] = SlidingWindow(self.window)
+        self._negative = self._total = self._raising = 0
         self._state = Hysteresis(self.resolve_after)
 
     # -- input -----------------------------------------------------------------------------
@@ -118,12 +121,29 @@ class NegativeSpikeRule(Rule):
             self.model.cover(at)
 
     def _advance(self, now: datetime) -> list[Match]:
-        for at, (negative, _, _) in self._recent.release(now):
-            if negative:
-                self.model.add(at, negative)
-        self._recent.prune(now - self.window)
+        entered, left = self._recent.advance(now)
+        for at, entry in entered:
+            if entry[0]:
+                self.model.add(at, entry[0])
+            self._sum(entry, 1)
+        for entry in left:
+            self._sum(entry, -1)
         self.model.prune(now)
         return self._evaluate(now)
+
+    def _sum(self, entry: tuple[int, int, Mention | None], sign: int) -> None:
+        negative, total, mention = entry
+        self._negative += sign * negative
+        self._total += sign * total
+        if negative and mention is not None and raises(mention):
+            self._raising += sign
+
+    def _window_sums(self, now: datetime) -> tuple[int, int]:
+        """(negatives, total) in the window at ``now``: the running sums, or a scan at another time."""
+        if now == self._recent.now:
+            return self._negative, self._total
+        entries = self._recent.items(now)
+        return sum(e[0] for e in entries), sum(e[1] for e in entries)
 
     # -- evaluation ----------------------------------------------------------------------------
     def history_needed(self) -> timedelta:
@@ -152,9 +172,7 @@ class NegativeSpikeRule(Rule):
 
     def measure(self, now: datetime) -> NegativeSpikeMeasurement:
         """The figures shown in alerts (rounded for people; decisions use exact values)."""
-        entries = self._recent.window(now - self.window, now)
-        negative = sum(e[0] for e in entries)
-        total = sum(e[1] for e in entries)
+        negative, total = self._window_sums(now)
         mu = self.model.mu(self.model.index(now))
         expected = (mu if mu is not None else self.config.min_baseline) * (self.window / self.config.bucket)
         _, z, run = self._decision(now)
@@ -178,8 +196,7 @@ class NegativeSpikeRule(Rule):
 
     def _evaluate(self, now: datetime) -> list[Match]:
         cfg = self.config
-        entries = self._recent.window(now - self.window, now)
-        current = sum(e[0] for e in entries)
+        current = self._negative
         mu = self.model.mu(self.model.index(now))
         _, z, run = self._decision(now)
         condition = (
@@ -188,19 +205,21 @@ class NegativeSpikeRule(Rule):
             and current >= cfg.min_current
             and current >= cfg.spike_ratio * mu * (self.window / cfg.bucket)
         )
-        severity, words = None, []
+        severity = None
         if condition:
             expected = mu * (self.window / cfg.bucket)
-            negatives = [e[2] for e in entries if e[0] and e[2] is not None]
-            severity, words = with_crisis(self._severity(current, current / expected), negatives, cfg.crisis_raise)
+            severity = crisis_level(self._severity(current, current / expected), self._raising, cfg.crisis_raise)
         change = self._state.update(now, severity)
         if change is None:
             return []
         kind, level = change
-        return [self._match(kind, now, level, words, entries)]
+        # a page needs the mentions themselves (evidence, crisis words): a scan, once per state change
+        negatives = [e[2] for e in self._recent.items() if e[0] and e[2] is not None] if kind == "firing" else []
+        words = with_crisis(level, negatives, cfg.crisis_raise)[1]
+        return [self._match(kind, now, level, words, negatives)]
 
     def _match(self, kind: Literal["firing", "recovered"], now: datetime, severity: Severity,
-               words: list[str], entries: list) -> Match:
+               words: list[str], negatives: list[Mention]) -> Match:
         n = self.measure(now)
         window = format_duration(self.window)
         if kind == "firing":
@@ -213,7 +232,7 @@ class NegativeSpikeRule(Rule):
                 f"异常度 z={n.z:g}（{persistence}）{crisis_note(words)}"
             )
             n = replace(n, crisis_words=tuple(words))
-            evidence = most_negative(e[2] for e in entries if e[0] and e[2] is not None)
+            evidence = most_negative(negatives)
         else:
             reason = (
                 f"「{self.topic}」负面声量已回落：近{window}负面 {n.current_negative} 条，"
