@@ -24,13 +24,21 @@ the source's cursor as ``{"newest_time", "newest_id"}``; ``since_param`` sends
 that id to APIs that filter themselves, e.g. Weibo's ``since_id``). A page that
 fails fails the whole poll: nothing is stored, the cursor stays, the next run
 starts again from the first page — no item is skipped.
+
+A platform that changes its schema answers 200 with the records somewhere else: the
+``items`` path then matches nothing and the poll would look healthy with 0 items forever.
+So once the path has matched, ``missing_items_after`` (3) polls in a row whose first page
+lacks it fail the source ("接口结构可能已变化: data.list 无匹配"). "Lacks" means the
+path's leading keys are absent (``data.list`` of ``data.list[?x]``; every branch of
+``[a[], b[]][]``): a path that holds an empty list, or null, is a legitimately empty
+answer. The count lives in the cursor, so it survives restarts and a failed poll keeps it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -85,6 +93,8 @@ class JsonApiConfig(HttpSourceConfig):
     time_formats: tuple[str, ...] = ()  # strptime formats tried first for published_at
     pagination: Pagination = Pagination()
     since_param: str | None = None  # query parameter that receives the newest id seen
+    # Polls in a row whose response lacks the items path (after it has matched) before the source fails; 0: never.
+    missing_items_after: int = Field(default=3, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +116,7 @@ class JsonApiSource(Source):
         super().__init__(config)
         self._fetcher = fetcher or HttpFetcher.from_config(config)
         self._items = compile_expression(config.items)
+        self._items_keys = _leading_keys(self._items.parsed)
         p = config.pagination
         self._next = compile_expression(p.next) if p.next else None
         self._stop = compile_expression(p.stop) if p.stop else None
@@ -115,7 +126,9 @@ class JsonApiSource(Source):
 
     def fetch(self, state: SourceState) -> FetchResult:
         cfg, pag = self.config, self.config.pagination
-        newest_time, newest_id = _load_cursor(state.cursor)
+        cursor = _load_cursor(state.cursor)
+        newest_time, newest_id = cursor.newest_time, cursor.newest_id
+        matched, misses = cursor.matched, 0
         params = dict(cfg.params)
         if cfg.since_param and newest_id:
             params[cfg.since_param] = newest_id
@@ -138,6 +151,13 @@ class JsonApiSource(Source):
             if first:
                 etag, last_modified = resp.etag, resp.last_modified
             doc = load_json(self.name, resp.body, resp.charset)
+            if first:
+                if self._lacks_items(doc):
+                    misses = cursor.misses + 1 if matched else 0
+                    if matched and 0 < cfg.missing_items_after <= misses:
+                        raise ParseError(self.name, f"接口结构可能已变化: {cfg.items} 无匹配")
+                else:
+                    matched = True
             records = self._select(doc, page)
             page_items = self._map(records, page, skipped)
             items.extend(page_items)
@@ -164,9 +184,15 @@ class JsonApiSource(Source):
             else:
                 url, params = urljoin(resp.url, str(nxt)), {}
         newest_time, newest_id = self._newest(items, newest_time, newest_id)
-        new_state = replace(state, cursor=_dump_cursor(newest_time, newest_id), etag=etag,
+        new_state = replace(state, cursor=_Cursor(newest_time, newest_id, matched, misses).dump(), etag=etag,
                             last_modified=last_modified)
         return FetchResult(items=items, state=new_state, skipped=skipped)
+
+    def _lacks_items(self, doc: Any) -> bool:
+        """Whether ``doc`` lacks the items path altogether (a schema change), not merely has no records."""
+        if self._items_keys is None:  # a path we cannot take apart: only "nothing at all" counts
+            return self._items.search(doc) is None
+        return not any(_has_keys(doc, keys) for keys in self._items_keys)
 
     def _select(self, doc: Any, page: int) -> list:
         records = self._items.search(doc)
@@ -207,19 +233,75 @@ class JsonApiSource(Source):
         self._fetcher.close()
 
 
-def _load_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
+@dataclass(frozen=True)
+class _Cursor:
+    newest_time: datetime | None = None
+    newest_id: str | None = None
+    matched: bool = False  # the items path has been found in a response
+    misses: int = 0  # polls in a row since then whose response lacked it
+
+    def dump(self) -> str | None:
+        data: dict[str, Any] = {}
+        if self.newest_time is not None or self.newest_id is not None:
+            data = {"newest_time": self.newest_time.isoformat() if self.newest_time else None,
+                    "newest_id": self.newest_id}
+        if self.matched:
+            data["matched"] = True
+        if self.misses:
+            data["misses"] = self.misses
+        return json.dumps(data) if data else None
+
+
+def _load_cursor(raw: str | None) -> _Cursor:
     if not raw:
-        return None, None
+        return _Cursor()
     try:
         data = json.loads(raw)
         t = data.get("newest_time")
-        return (datetime.fromisoformat(t) if t else None), data.get("newest_id")
+        newest_id = data.get("newest_id")
+        # A cursor written before "matched" existed names an item only when items were found.
+        matched = bool(data.get("matched", t is not None or newest_id is not None))
+        misses = data.get("misses", 0)
+        return _Cursor(datetime.fromisoformat(t) if t else None, newest_id, matched,
+                       misses if isinstance(misses, int) and misses > 0 else 0)
     except (ValueError, AttributeError, TypeError):
         log.warning("unreadable json_api cursor %r, starting from the first page", raw)
-        return None, None
+        return _Cursor()
 
 
-def _dump_cursor(newest_time: datetime | None, newest_id: str | None) -> str | None:
-    if newest_time is None and newest_id is None:
-        return None
-    return json.dumps({"newest_time": newest_time.isoformat() if newest_time else None, "newest_id": newest_id})
+# JMESPath nodes that select from their first child's value: the keys of that child must exist.
+_FROM_FIRST_CHILD = frozenset({"projection", "flatten", "filter_projection", "index_expression", "pipe"})
+
+
+def _leading_keys(node: dict) -> list[tuple[str, ...]] | None:
+    """The key paths an expression reads before anything else, one per branch
+    (``data.cards[?t==`9`].mblog`` → ``[("data", "cards")]``; ``@`` → ``[()]``); None when unknown."""
+    kind = node.get("type")
+    children = node.get("children") or []
+    if kind == "field":
+        return [(node["value"],)]
+    if kind in ("current", "identity"):
+        return [()]
+    if kind in _FROM_FIRST_CHILD and children:
+        return _leading_keys(children[0])
+    if kind == "subexpression" and len(children) == 2:
+        heads, tails = _leading_keys(children[0]), _leading_keys(children[1])
+        if heads is None:
+            return None
+        if len(heads) != 1 or tails is None or len(tails) != 1:
+            return heads  # the right side reads no plain key path: the left side's keys still must exist
+        return [heads[0] + tails[0]]
+    if kind == "multi_select_list" and children:
+        branches = [_leading_keys(c) for c in children]
+        if any(b is None for b in branches):
+            return None
+        return [keys for b in branches for keys in b]  # type: ignore[union-attr]
+    return None
+
+
+def _has_keys(doc: Any, keys: tuple[str, ...]) -> bool:
+    for key in keys:
+        if not isinstance(doc, dict) or key not in doc:
+            return False
+        doc = doc[key]
+    return True

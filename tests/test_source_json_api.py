@@ -176,3 +176,111 @@ def test_jsonfeed_that_is_not_one():
     with LocalServer(lambda req: Response(200, b'{"items": []}')) as server:
         with pytest.raises(ParseError, match="not a JSON Feed"):
             JsonFeedSource(JsonFeedConfig(name="x", type="jsonfeed", url=server.url)).fetch(SourceState())
+
+
+# --- schema change: the items path stops matching ----------------------------------------
+
+
+class Answers:
+    """A server whose JSON answer the test changes between polls."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+
+    def __call__(self, req: Request) -> Response:
+        return Response(200, json.dumps(self.doc, ensure_ascii=False).encode(), {"Content-Type": JSON_TYPE})
+
+
+def rows(*ids: str) -> list[dict]:
+    return [{"id": i, "text": f"评论{i}", "published_at": 1714960000 + n} for n, i in enumerate(ids)]
+
+
+def test_items_path_that_stops_matching_fails_the_source_on_the_third_poll_and_recovers_with_the_schema():
+    answers = Answers({"data": {"list": rows("1", "2")}})
+    with LocalServer(answers) as server:
+        source = api(server.url + "/comments", items="data.list")
+        state = source.fetch(SourceState()).state
+        answers.doc = {"data": {"comment_list": rows("3")}}  # the platform renamed the list
+        for _ in range(2):  # polls 1 and 2 without the path: healthy, nothing new
+            result = source.fetch(state)
+            assert result.items == [] and result.skipped == []
+            state = result.state
+        for _ in range(2):  # the third fails, and so does every later one while the path is missing
+            with pytest.raises(ParseError) as info:
+                source.fetch(state)
+            assert info.value.reason == "接口结构可能已变化: data.list 无匹配"
+        answers.doc = {"data": {"list": rows("1", "2", "4")}}  # schema restored (or the config fixed)
+        back = source.fetch(state)
+    assert [i.external_id for i in back.items] == ["1", "2", "4"]
+    assert json.loads(back.state.cursor)["matched"] is True and "misses" not in json.loads(back.state.cursor)
+
+
+@pytest.mark.parametrize("doc", [{"data": {"list": []}}, {"data": {"list": None}}],
+                         ids=["empty list", "null"])
+def test_a_legitimately_empty_list_is_never_a_failure(doc):
+    answers = Answers({"data": {"list": rows("1")}})
+    with LocalServer(answers) as server:
+        source = api(server.url, items="data.list")
+        state = source.fetch(SourceState()).state
+        answers.doc = doc
+        for _ in range(6):
+            result = source.fetch(state)
+            assert result.items == []
+            state = result.state
+    assert "misses" not in json.loads(state.cursor)
+
+
+def test_missing_path_counts_only_after_it_has_matched_and_the_count_is_configurable():
+    answers = Answers({"result": []})
+    with LocalServer(answers) as server:
+        never = api(server.url, items="data.list")  # a path that never matched: a config matter, not a change
+        state = SourceState()
+        for _ in range(5):
+            state = never.fetch(state).state
+        assert state.cursor is None
+        answers.doc = {"data": {"list": rows("1")}}
+        once = api(server.url, items="data.list", missing_items_after=1)
+        state = once.fetch(SourceState()).state
+        answers.doc = {"data": {}}
+        with pytest.raises(ParseError, match="接口结构可能已变化: data.list 无匹配"):
+            once.fetch(state)
+        off = api(server.url, items="data.list", missing_items_after=0)
+        for _ in range(4):
+            state = off.fetch(state).state
+    assert json.loads(state.cursor)["misses"] == 4
+
+
+def test_every_branch_of_a_flattened_items_expression_must_be_missing():
+    expr = "[data.replies[], data.replies[].replies[]][]"  # the bilibili_replies shape
+    answers = Answers({"data": {"replies": [{"id": "1", "text": "好", "replies": [{"id": "2", "text": "同意"}]}]}})
+    with LocalServer(answers) as server:
+        source = api(server.url, items=expr, missing_items_after=2)
+        state = source.fetch(SourceState()).state
+        answers.doc = {"data": {"replies": None}}  # a video whose comments are gone: present, empty
+        for _ in range(3):
+            state = source.fetch(state).state
+        answers.doc = {"data": {"reply_list": []}}  # renamed: a flattened expression would give [] as well
+        state = source.fetch(state).state
+        with pytest.raises(ParseError, match=r"接口结构可能已变化: \[data\.replies\[\], .* 无匹配"):
+            source.fetch(state)
+
+
+def test_schema_change_shows_as_failing_source_through_the_pipeline(db):
+    from monitor.storage import repo
+    from tests.source_helpers import make_pipeline
+
+    answers = Answers({"data": {"list": rows("1")}})
+    with LocalServer(answers) as server:
+        pipeline = make_pipeline(db, [{"name": "接口", "type": "json_api", "url": server.url, "items": "data.list",
+                                       "retries": 0, "fields": {"id": "id", "text": "text"}}])
+        try:
+            reports = [pipeline.poll("接口")]
+            answers.doc = {"data": {"records": rows("2")}}
+            reports += [pipeline.poll("接口") for _ in range(4)]
+        finally:
+            pipeline.close()
+    assert [r.stored for r in reports] == [1, 0, 0, 0, 0]
+    assert [r.error for r in reports] == [None, None, None] + ["接口结构可能已变化: data.list 无匹配"] * 2
+    with db.session() as s:
+        [status] = repo.source_states(s)
+    assert status.consecutive_failures == 2 and status.last_error == "接口结构可能已变化: data.list 无匹配"
