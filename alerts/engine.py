@@ -71,6 +71,26 @@ class RuleEngine:
     def history_needed(self) -> timedelta:
         return max((r.history_needed() for r in self.rules), default=timedelta(0))
 
+    def mentions_needed(self) -> timedelta:
+        """How much stored history a restart replays as mentions (the rest comes as counts)."""
+        return max((r.mentions_needed() for r in self.rules), default=timedelta(0))
+
+    def counts_needed(self) -> timedelta:
+        return max((r.counts_needed() for r in self.rules), default=timedelta(0))
+
+    def add_counts(self, counts: Iterable[Any], before: datetime) -> int:
+        """Warm up from stored per-minute counts (``topic``, ``platform``, ``minute``, ``negative``,
+        ``total``) of the minutes before ``before``, where the replayed mentions start; no evaluation."""
+        takers = {topic: [r for r in rules if r.counts_needed()] for topic, rules in self._by_topic.items()}
+        n = 0
+        for c in counts:
+            if c.minute >= before:
+                continue
+            for rule in takers.get(c.topic, ()):
+                rule.add_count(c.minute, c.platform, c.negative, c.total)
+            n += 1
+        return n
+
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
         per_topic: dict[str, list[Mention]] = defaultdict(list)
         for m in mentions:

@@ -17,7 +17,7 @@ from monitor.storage.models import MentionRow, SourceStateRow
 from sources.base import SourceState
 from tests.factories import T0, make_mention
 
-HEAD = "0009"  # newest migration revision
+HEAD = "0010"  # newest migration revision
 
 
 def test_migration_creates_every_table_and_is_idempotent(db):
@@ -59,7 +59,7 @@ def test_mention_mapping_is_derived_from_the_fields_and_round_trips(db):
     """Mention <-> row is derived from the dataclass fields and the columns (+ ``repo.RENAMED``): every
     column is a field, every field but dedup's in-batch link is stored, and a mention comes back equal."""
     assert set(repo.MENTION_COLUMNS.values()) == {c.name for c in MentionRow.__table__.columns}
-    assert {f.name for f in fields(Mention)} - set(repo.MENTION_COLUMNS) == {"duplicate_of"}
+    assert {f.name for f in fields(Mention)} - set(repo.MENTION_COLUMNS) == {"duplicate_of", "rank"}
     full = make_mention(external_id="full", title="标题", parent_id="p1", crisis_words=("维权", "315"),
                         platform="weibo", author_followers=12000, likes=3, reposts=4, comments=5,
                         simhash=-(2**63) + 7, story_id=99, dup_kind="near", repost_count=2)

@@ -94,8 +94,19 @@ class Rule(ABC):
         """Take this topic's new mentions, evaluate at ``now``, return state changes."""
 
     def history_needed(self) -> timedelta:
-        """How much stored history to replay into a fresh instance after a restart."""
+        """How much stored history a fresh instance needs after a restart."""
         return timedelta(0)
+
+    def mentions_needed(self) -> timedelta:
+        """How much of :meth:`history_needed` must be replayed as mentions; the rest comes as counts."""
+        return self.history_needed()
+
+    def counts_needed(self) -> timedelta:
+        """How far back :meth:`add_count` wants per-minute counts (0: the rule takes none)."""
+        return timedelta(0)
+
+    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
+        """Take a stored per-minute count (warm-up, older than the mentions replayed); no evaluation."""
 
     def tick(self, now: datetime) -> list[Match]:
         """Evaluate with no new data (time passing can end or start a condition)."""

@@ -27,7 +27,7 @@ Counts without mentions (a recorded series) go in through :meth:`NegativeSpikeRu
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Literal, Sequence
 
 from pydantic import Field
@@ -41,6 +41,7 @@ from monitor.core.severity import Severity
 from monitor.core.configtypes import Duration, PositiveDuration, format_duration
 from monitor.core.domain import Mention
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # (severity, multiple of min_current, multiple of spike_ratio), highest first
 _LEVELS = ((Severity.I, 20, 8), (Severity.II, 5, 4), (Severity.III, 2, 2))
 
@@ -91,7 +92,10 @@ class NegativeSpikeRule(Rule):
         self.window = config.current_window
         self.warmup = config.warmup if config.warmup is not None else config.reference
         self.resolve_after = config.resolve_after
-        self.model = BucketBaseline(config.bucket, started_at, reference=config.reference,
+        # buckets aligned to the clock (multiples of the bucket since the epoch), so that stored
+        # per-minute counts fall into whole buckets and every instance counts in the same ones
+        origin = EPOCH + (started_at - EPOCH) // config.bucket * config.bucket
+        self.model = BucketBaseline(config.bucket, origin, reference=config.reference,
                                     days=config.seasonal_days, seasonal_weight=config.seasonal_weight,
                                     floor=config.min_baseline)
         self._coverage_start = started_at
@@ -114,6 +118,12 @@ class NegativeSpikeRule(Rule):
         self._seen(at)
         self._recent.add(at, (negative, negative if total is None else total, None))
         return self._advance(now)
+
+    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
+        if self.config.platforms and platform not in self.config.platforms:
+            return
+        self._seen(minute)
+        self._recent.add(minute, (negative, total, None))
 
     def _seen(self, at: datetime) -> None:
         if at < self._coverage_start:
@@ -148,6 +158,13 @@ class NegativeSpikeRule(Rule):
     # -- evaluation ----------------------------------------------------------------------------
     def history_needed(self) -> timedelta:
         return self.model.history() + self.window
+
+    def mentions_needed(self) -> timedelta:
+        # counts are kept per topic and platform, not per source: a rule narrowed to sources replays mentions
+        return self.history_needed() if self.config.sources else self.window
+
+    def counts_needed(self) -> timedelta:
+        return timedelta(0) if self.config.sources else self.history_needed()
 
     def is_warm(self, now: datetime) -> bool:
         return now - self._coverage_start >= self.warmup

@@ -29,7 +29,7 @@ from monitor.core.errors import Cancelled, Deferred, SourceError
 from monitor.app.jobs import Jobs, job
 from monitor.app.metrics import Metrics
 from monitor.storage import Database
-from monitor.storage import repo
+from monitor.storage import counts, repo
 from nlp.clean import clean
 from nlp.crisis import CrisisLexicon
 from nlp.sentiment import Scorer, label_for, score_many, scorer_from_config
@@ -87,18 +87,27 @@ class Pipeline:
 
     # -- start-up ------------------------------------------------------------------
     def warm_up(self) -> int:
-        """Replay recent stored mentions into the rules so a restart neither forgets nor re-pages."""
+        """Bring the rules back to where they were, so a restart neither forgets nor re-pages.
+
+        Days of baseline come as per-minute counts (a few thousand small rows); only the rules'
+        current windows (typically the last hour) come as stored mentions. Returns the number of
+        mentions replayed.
+        """
         now = self.clock()
         self._warm_up_sources(now)
-        needed = self.rules.history_needed()
-        if not needed:
+        mentions_span, counts_span = self.rules.mentions_needed(), self.rules.counts_needed()
+        if not mentions_span and not counts_span:
             return 0
+        cutoff = counts.minute_of(now - mentions_span)  # counts before this minute, mentions from it
         with self.db.session() as s:
-            history = repo.mentions_since(s, now - needed)
+            n_counts = (self.rules.add_counts(counts.since(s, now - counts_span, cutoff), cutoff)
+                        if counts_span and now - counts_span < cutoff else 0)
+            history = list(repo.iter_mentions_since(s, cutoff))
         with self._lock:
             alerts = self.incidents.handle(self.rules.add_data(history, now), now, replay=True)
         self.notifier.deliver(alerts, now)
-        log.info("[stage=rules] warmed up with %d stored mentions from the last %s", len(history), needed)
+        log.info("[stage=rules] warmed up with %d per-minute counts before %s and %d stored mentions since",
+                 n_counts, cutoff.isoformat(timespec="minutes"), len(history))
         return len(history)
 
     def _warm_up_sources(self, now: datetime) -> None:
@@ -246,8 +255,9 @@ class Pipeline:
         return out
 
     def _store(self, source: Source, result: FetchResult, mentions: list[Mention], now: datetime) -> list[Mention]:
-        with self.db.session() as s:  # items and cursor in one transaction
+        with self.db.session() as s:  # items, their counts and the cursor in one transaction
             stored = repo.insert_mentions(s, mentions)
+            counts.add(s, stored)
             repo.record_poll_success(s, source.name, source.config.type, result.state, now, len(stored))
         return stored
 

@@ -104,6 +104,24 @@ Index("ix_mentions_topics_gin", cast(MentionRow.topics, JSONB).label("topics_jso
       postgresql_ops={"topics_jsonb": "jsonb_path_ops"})
 
 
+class MentionCountRow(Base):
+    """Mentions and negatives per topic, platform and minute of publication (migration 0010).
+
+    Written in the transaction that stores the mentions, so the rules' warm-up after a restart
+    reads days of history as a few thousand small rows instead of every mention.
+    """
+
+    __tablename__ = "mention_counts"
+
+    topic: Mapped[str] = mapped_column(String(100), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(40), primary_key=True)  # '' when the source does not say
+    minute: Mapped[datetime] = mapped_column(primary_key=True)  # start of the minute, UTC
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_mention_counts_minute", "minute"),)
+
+
 class SentimentFeedbackRow(Base):
     """A person's correction of a stored mention's sentiment (training data for the next model)."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import Row, and_, bindparam, cast, exists, func, literal, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, cast, exists, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,43 +37,68 @@ def insert_mentions(session: Session, mentions: Sequence[Mention]) -> list[Menti
     cursor moved) is skipped, never duplicated. A mention that dedup marked as a
     copy of another (``duplicate_of``) is linked to that mention's story root
     (``story_id``), whose ``repost_count`` grows by one.
+
+    A handful of statements whatever the batch size: one query for the story roots stored
+    earlier, one multi-row INSERT … RETURNING, then (only when there are copies) one update of
+    the story links made within the batch and one of the roots' repost counts.
     """
     if not mentions:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     table = MentionRow.__table__
-    # One statement each, executed with per-row parameters (compiled once, not per row).
-    add = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
-           .returning(table.c.id))
-    count_repost = (update(table).where(table.c.id == bindparam("root_id"))
-                    .values(repost_count=table.c.repost_count + 1))
-    inserted: list[Mention] = []
-    roots: dict[tuple[str, str], int] = {}  # (source, external_id) -> story root id, this batch
-    for m in mentions:
+    position = {(m.source, m.external_id): i for i, m in enumerate(mentions)}
+    stored_roots = _stored_roots(session, {m.duplicate_of for m in mentions if m.duplicate_of is not None})
+    rows, later = [], set()  # later: copies of a mention earlier in this batch, linked once it has an id
+    for i, m in enumerate(mentions):
         if m.duplicate_of is not None:
-            root_id = _story_root(session, m.duplicate_of, roots)
-            m = replace(m, story_id=root_id) if root_id is not None else replace(m, dup_kind=None, duplicate_of=None)
-        new_id = session.execute(add, _row_values(m)).scalar_one_or_none()
-        if new_id is None:
+            if m.duplicate_of in stored_roots:
+                m = replace(m, story_id=stored_roots[m.duplicate_of])
+            elif position.get(m.duplicate_of, i) < i:
+                later.add(i)
+            else:
+                m = replace(m, dup_kind=None, duplicate_of=None)
+        rows.append(m)
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[session.get_bind().dialect.name]
+    add = (insert(table).on_conflict_do_nothing(index_elements=["source", "external_id"])
+           .returning(table.c.id, table.c.source, table.c.external_id))
+    ids = {(r.source, r.external_id): r.id for r in session.execute(add, [_row_values(m) for m in rows])}
+    roots: dict[tuple[str, str], int] = {}  # (source, external_id) -> its story root's id, this batch
+    inserted: list[Mention] = []
+    links: list[dict[str, int]] = []
+    for i, m in enumerate(rows):
+        key = (m.source, m.external_id)
+        if key not in ids:
             continue
-        roots[(m.source, m.external_id)] = m.story_id or new_id
-        if m.story_id is not None:
-            session.execute(count_repost, {"root_id": m.story_id})
-        inserted.append(replace(m, id=new_id))
+        if i in later:
+            root = roots.get(m.duplicate_of)
+            if root is None:  # its root was not inserted after all: a mention of its own
+                m = replace(m, dup_kind=None, duplicate_of=None)
+                links.append({"row_id": ids[key], "root_id": None, "kind": None})
+            else:
+                m = replace(m, story_id=root)
+                links.append({"row_id": ids[key], "root_id": root, "kind": m.dup_kind})
+        roots[key] = m.story_id or ids[key]
+        inserted.append(replace(m, id=ids[key]))
+    if links:
+        session.execute(update(table).where(table.c.id == bindparam("row_id"))
+                        .values(story_id=bindparam("root_id"), dup_kind=bindparam("kind")), links)
+    reposts = Counter(m.story_id for m in inserted if m.story_id is not None)
+    if reposts:
+        session.execute(update(table).where(table.c.id == bindparam("root_id"))
+                        .values(repost_count=table.c.repost_count + bindparam("n")),
+                        [{"root_id": root, "n": n} for root, n in sorted(reposts.items())])
     return inserted
 
 
-def _story_root(session: Session, key: tuple[str, str], batch: dict[tuple[str, str], int]) -> int | None:
-    """The id of the story root of the mention ``key`` (stored earlier or in this batch)."""
-    if key in batch:
-        return batch[key]
-    row = session.execute(
-        select(MentionRow.id, MentionRow.story_id).where(MentionRow.source == key[0], MentionRow.external_id == key[1])
-    ).first()
-    if row is None:
-        return None
-    return row.story_id or row.id
+def _stored_roots(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The story root id of each stored mention ``(source, external_id)`` in ``keys`` (absent: not stored)."""
+    found: dict[tuple[str, str], int] = {}
+    keys_list = sorted(keys)
+    for i in range(0, len(keys_list), 400):
+        chunk = keys_list[i : i + 400]
+        rows = session.execute(select(MentionRow.source, MentionRow.external_id, MentionRow.id, MentionRow.story_id)
+                               .where(tuple_(MentionRow.source, MentionRow.external_id).in_(chunk)))
+        found.update({(r.source, r.external_id): r.story_id or r.id for r in rows})
+    return found
 
 
 def dedup_history(session: Session, since: datetime, limit: int) -> list[tuple[str, str, str, int | None, datetime]]:
@@ -131,6 +157,14 @@ def mentions_since(session: Session, since: datetime, until: datetime | None = N
     if until is not None:
         stmt = stmt.where(MentionRow.published_at < until)
     return [to_mention(r) for r in session.execute(stmt.order_by(MentionRow.published_at, MentionRow.id))]
+
+
+def iter_mentions_since(session: Session, since: datetime) -> Iterator[Mention]:
+    """Stored mentions published since ``since``, oldest first, streamed (the rules' warm-up)."""
+    stmt = (select(*mention_columns()).where(MentionRow.published_at >= since)
+            .order_by(MentionRow.published_at, MentionRow.id).execution_options(yield_per=2000))
+    for row in session.execute(stmt):
+        yield to_mention(row)
 
 
 def mentions_by_ids(session: Session, ids: Sequence[int]) -> list[Mention]:

@@ -1,0 +1,66 @@
+"""Mention counts per topic, platform and minute: the aggregate the rules warm up from.
+
+:func:`add` runs in the transaction that stores the mentions (one upsert statement per poll),
+so counts and mentions never disagree; :func:`since` reads them back for a restart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.core.domain import Mention
+from monitor.storage.models import MentionCountRow
+
+_TABLE = MentionCountRow.__table__
+
+
+@dataclass(frozen=True)
+class MinuteCount:
+    topic: str
+    platform: str | None
+    minute: datetime
+    negative: int
+    total: int
+
+
+def minute_of(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def add(session: Session, mentions: Iterable[Mention]) -> int:
+    """Count stored ``mentions`` into their (topic, platform, minute) rows; the number of rows touched."""
+    totals: Counter = Counter()
+    negatives: Counter = Counter()
+    for m in mentions:
+        minute = minute_of(m.published_at)
+        for topic in m.topics:
+            key = (topic, m.platform or "", minute)
+            totals[key] += 1
+            negatives[key] += m.is_negative
+    if not totals:
+        return 0
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[session.get_bind().dialect.name]
+    stmt = insert(_TABLE)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["topic", "platform", "minute"],
+        set_={"negative": _TABLE.c.negative + stmt.excluded.negative, "total": _TABLE.c.total + stmt.excluded.total})
+    session.execute(stmt, [{"topic": t, "platform": p, "minute": minute, "negative": negatives[(t, p, minute)],
+                            "total": n} for (t, p, minute), n in sorted(totals.items())])
+    return len(totals)
+
+
+def since(session: Session, start: datetime, end: datetime) -> Iterator[MinuteCount]:
+    """The counts of the minutes in ``[start, end)``, oldest first, streamed."""
+    stmt = (select(_TABLE.c.topic, _TABLE.c.platform, _TABLE.c.minute, _TABLE.c.negative, _TABLE.c.total)
+            .where(_TABLE.c.minute >= start, _TABLE.c.minute < end)
+            .order_by(_TABLE.c.minute, _TABLE.c.topic, _TABLE.c.platform)
+            .execution_options(yield_per=5000))
+    for topic, platform, minute, negative, total in session.execute(stmt):
+        yield MinuteCount(topic, platform or None, minute, negative, total)
