@@ -42,6 +42,7 @@ from sources.httpguard import configure_hosts
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
+FIRST_RUN_SPREAD = timedelta(seconds=5)
 
 
 class Daemon:
@@ -86,6 +87,9 @@ class Daemon:
         log.info("[stage=start] database %s; %d sources, %d topics, %d rules, %d channels",
                  self.db.display_url, len(self.pipeline.sources), len(self.config.topics),
                  len(self.config.rules), len(self.pipeline.notifier.channels))
+        # the heartbeat first: a long warm-up must not look like a dead daemon (or a free lease)
+        self._supervisor = threading.Thread(target=self._supervise_loop, name="supervisor", daemon=True)
+        self._supervisor.start()
         self.pipeline.warm_up()
         self._serve_http()
         self.scheduler = BackgroundScheduler(
@@ -95,8 +99,6 @@ class Daemon:
         )
         self._add_jobs()
         self.scheduler.start()
-        self._supervisor = threading.Thread(target=self._supervise_loop, name="supervisor", daemon=True)
-        self._supervisor.start()
 
     def _limit_hosts(self) -> None:
         """Per-host request limits from this config (http.hosts, else the smallest any source asks for)."""
@@ -108,11 +110,14 @@ class Daemon:
         now = self.clock()
         polled = [c for c in self.config.sources if c.enabled and not self.pipeline.sources[c.name].push]
         self.watchdog.expect({c.name: c.interval for c in polled}, now)
-        for cfg in polled:
+        for i, cfg in enumerate(polled):
+            # first runs staggered over a few seconds: a hundred sources do not all connect, parse
+            # and store in the same instant
+            first = now + min(cfg.interval, FIRST_RUN_SPREAD) * (i / len(polled))
             self.scheduler.add_job(
                 self._guarded, IntervalTrigger(seconds=cfg.interval.total_seconds(),
                                                jitter=cfg.jitter.total_seconds() or None),
-                args=[self._poll, cfg.name], id=f"source:{cfg.name}", name=f"poll {cfg.name}", next_run_time=now,
+                args=[self._poll, cfg.name], id=f"source:{cfg.name}", name=f"poll {cfg.name}", next_run_time=first,
             )
         self.scheduler.add_job(
             self._guarded, IntervalTrigger(seconds=self.config.scheduler.rules_interval.total_seconds()),

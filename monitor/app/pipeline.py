@@ -82,7 +82,7 @@ class Pipeline:
         self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
         self.notifier = Notifier(db, channels, lease=config.delivery.lease, quiet_hours=config.incidents.quiet_hours)
-        self._lock = threading.Lock()  # one writer through store → rules → incidents at a time
+        self._lock = threading.Lock()  # one writer through dedup → store → rules → incidents at a time
         self.jobs = Jobs(f"pipeline of {len(self.sources)} sources")  # running polls, pushes, ticks
 
     # -- start-up ------------------------------------------------------------------
@@ -156,14 +156,15 @@ class Pipeline:
         now = self.clock()
         report.fetched, report.not_modified = len(result.items), result.not_modified
         report.skipped = list(result.skipped)
+        # Parsing and scoring (most of the CPU) run outside the lock, so polls overlap; what needs
+        # one order — dedup's story index, storing, the rules, incidents — runs under it.
+        mentions = self._new_only(source_name, self._normalise(source, result, now, report))
+        cancel.current().check()  # a cancelled poll stops between stages (pushes are never cancelled)
+        with self.metrics.scoring.time():
+            mentions = self._score(mentions)
+        cancel.current().check()
         with self._lock:
-            mentions = self._normalise(source, result, now, report)
-            mentions = self._dedup(source_name, mentions)
-            cancel.current().check()  # a cancelled poll stops between stages (pushes are never cancelled)
-            with self.metrics.scoring.time():
-                mentions = self._score(mentions)
-            cancel.current().check()
-            stored = self._store(source, result, mentions, now)
+            stored = self._store(source, result, self._link_stories(mentions), now)
             report.stored = len(stored)
             matches = self.rules.add_data(stored, now)
             self.metrics.rule_evaluations.inc()
@@ -230,16 +231,22 @@ class Pipeline:
                 report.skipped.append(f"item {item.external_id!r}: {exc}")
         return out
 
-    def _dedup(self, source_name: str, mentions: list[Mention]) -> list[Mention]:
+    def _new_only(self, source_name: str, mentions: list[Mention]) -> list[Mention]:
+        """Drop items stored before (by external id) and repeats within the batch."""
         unique: dict[str, Mention] = {}
         for m in mentions:
             unique.setdefault(m.external_id, m)
         with self.db.session() as s:
             known = repo.known_external_ids(s, source_name, unique)
-            if not self._dedup_loaded:  # stories of the last days survive a restart
-                self._dedup_loaded = True
+        return [m for key, m in unique.items() if key not in known]
+
+    def _link_stories(self, mentions: list[Mention]) -> list[Mention]:
+        """Link copies and reposts to their story (under the lock: the index is shared by every source)."""
+        if not self._dedup_loaded:  # stories of the last days survive a restart
+            self._dedup_loaded = True
+            with self.db.session() as s:
                 self.deduper.load(repo.dedup_history(s, self.clock() - self.deduper.window, self.deduper.max_entries))
-        return self.deduper.link([m for key, m in unique.items() if key not in known])
+        return self.deduper.link(mentions)
 
     def _score(self, mentions: list[Mention]) -> list[Mention]:
         """Sentiment (batch: a large poll is scored in the worker pool), topics and crisis words."""
