@@ -5,8 +5,8 @@ names them (see :meth:`alerts.rules.base.RuleConfig.accepts`).
 
 Source-scoped rules (``scope = "source"``, e.g. ``source_health``) get one instance per
 source instead (``sources`` then says which sources) and are fed poll outcomes
-(:meth:`RuleEngine.observe_poll`) and time (:meth:`RuleEngine.tick`). Without a configured
-source-scoped rule every source still gets the default ``source_health`` rule (数据源异常).
+(:meth:`RuleEngine.observe_poll`) and time (:meth:`RuleEngine.tick`). Every source that no configured source-scoped rule names (a rule
+without ``sources`` names them all) keeps the default ``source_health`` rule (数据源异常).
 """
 
 from __future__ import annotations
@@ -29,8 +29,16 @@ class RuleEngine:
         self._by_topic: dict[str, list[Rule]] = defaultdict(list)
         self._by_source: dict[str, list[Any]] = defaultdict(list)
         configs = list(rules)
-        if sources and not any(_scope(RULES.get(c.type)) == "source" for c in configs):
-            configs.append(default_config())
+        # every source keeps the default health rule unless a configured source-scoped rule covers it
+        covered: set[str] = set()
+        for c in configs:
+            if _scope(RULES.get(c.type)) == "source":
+                named = getattr(c, "sources", None)
+                covered.update(named if named else (s.name for s in sources))
+        uncovered = tuple(s.name for s in sources if s.name not in covered)
+        if uncovered:
+            configs.append(default_config() if len(uncovered) == len(sources)
+                           else default_config().model_copy(update={"sources": uncovered}))
         for cfg in configs:
             cls = RULES.get(cfg.type)
             if _scope(cls) == "source":

@@ -130,9 +130,15 @@ def test_engine_adds_the_default_rule_for_every_source_unless_configured():
     assert engine.rules == []  # topic rules untouched
     custom = SourceHealthConfig(name="源告警", type="source_health", sources=("b",), failures=1)
     engine = RuleEngine([custom], ["话题"], T0, sources=[Src("a"), Src("b")])
-    assert [(r.source, r.config.name) for r in engine.source_rules] == [("b", "源告警")]
+    # configuring a rule for b must not leave a unwatched: it keeps the default (3 failures)
+    assert sorted((r.source, r.config.name) for r in engine.source_rules) == [("a", "数据源异常"), ("b", "源告警")]
     [m] = engine.observe_poll("b", False, "boom", 0, at(1))
     assert m.topic == "b" and engine.observe_poll("a", False, "boom", 0, at(1)) == []
+    assert [m.topic for m in engine.observe_poll("a", False, "boom", 0, at(2)) +
+            engine.observe_poll("a", False, "boom", 0, at(3))] == ["a"]
+    everyone = SourceHealthConfig(name="全部", type="source_health", failures=2)
+    engine = RuleEngine([everyone], ["话题"], T0, sources=[Src("a"), Src("b")])
+    assert sorted((r.source, r.config.name) for r in engine.source_rules) == [("a", "全部"), ("b", "全部")]
 
 
 # --- through the pipeline, against a real server ------------------------------------------------
