@@ -73,7 +73,7 @@ def test_the_migration_counts_the_mentions_already_stored(db):
             (command.downgrade if down else command.upgrade)(cfg, revision)
 
     shift = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2) - rule_stream.START
-    history = [replace_time(m, shift) for _, m in rule_stream.mentions()[:3000]]
+    history = [replace_time(m, shift, i) for i, (_, m) in enumerate(rule_stream.mentions()[:3000])]
     with db.session() as s:
         stored = repo.insert_mentions(s, history)
         counts.add(s, stored)
@@ -83,10 +83,16 @@ def test_the_migration_counts_the_mentions_already_stored(db):
     migrate("0009", down=True)
     migrate("head")
     with db.session() as s:
-        assert list(counts.since(s, far, far + timedelta(days=365 * 100))) == expected
+        migrated = list(counts.since(s, far, far + timedelta(days=365 * 100)))
+    assert [(c.topic, c.platform, c.minute, c.negative, c.total) for c in migrated] == \
+        [(c.topic, c.platform, c.minute, c.negative, c.total) for c in expected]
+    assert [round(c.negative_heat, 6) for c in migrated] == [round(c.negative_heat, 6) for c in expected]
+    assert sum(c.negative_heat for c in expected) > 2 * sum(c.negative for c in expected)  # reach counted
 
 
-def replace_time(m, shift):
+def replace_time(m, shift, i):
+    """``m`` moved by ``shift``, with some reach (the heat the migration computes in SQL)."""
     from dataclasses import replace
 
-    return replace(m, published_at=m.published_at + shift, fetched_at=m.fetched_at + shift)
+    reach = {"author_followers": i * 997 % 3_000_000, "reposts": i % 7 * 300, "likes": i % 5 * 1000} if i % 3 else {}
+    return replace(m, published_at=m.published_at + shift, fetched_at=m.fetched_at + shift, **reach)

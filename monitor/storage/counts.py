@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.core.domain import Mention
+from monitor.core.heat import mention_heat
 from monitor.storage.models import MentionCountRow
 
 _TABLE = MentionCountRow.__table__
@@ -28,6 +29,7 @@ class MinuteCount:
     minute: datetime
     negative: int
     total: int
+    negative_heat: float = 0.0
 
 
 def minute_of(at: datetime) -> datetime:
@@ -38,29 +40,35 @@ def add(session: Session, mentions: Iterable[Mention]) -> int:
     """Count stored ``mentions`` into their (topic, platform, minute) rows; the number of rows touched."""
     totals: Counter = Counter()
     negatives: Counter = Counter()
+    heats: Counter = Counter()
     for m in mentions:
         minute = minute_of(m.published_at)
+        weight = mention_heat(m) if m.is_negative else 0.0
         for topic in m.topics:
             key = (topic, m.platform or "", minute)
             totals[key] += 1
             negatives[key] += m.is_negative
+            heats[key] += weight
     if not totals:
         return 0
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[session.get_bind().dialect.name]
     stmt = insert(_TABLE)
     stmt = stmt.on_conflict_do_update(
         index_elements=["topic", "platform", "minute"],
-        set_={"negative": _TABLE.c.negative + stmt.excluded.negative, "total": _TABLE.c.total + stmt.excluded.total})
-    session.execute(stmt, [{"topic": t, "platform": p, "minute": minute, "negative": negatives[(t, p, minute)],
-                            "total": n} for (t, p, minute), n in sorted(totals.items())])
+        set_={"negative": _TABLE.c.negative + stmt.excluded.negative, "total": _TABLE.c.total + stmt.excluded.total,
+              "negative_heat": _TABLE.c.negative_heat + stmt.excluded.negative_heat})
+    session.execute(stmt, [{"topic": t, "platform": p, "minute": minute, "negative": negatives[key], "total": n,
+                            "negative_heat": heats[key]}
+                           for key, n in sorted(totals.items()) for t, p, minute in (key,)])
     return len(totals)
 
 
 def since(session: Session, start: datetime, end: datetime) -> Iterator[MinuteCount]:
     """The counts of the minutes in ``[start, end)``, oldest first, streamed."""
-    stmt = (select(_TABLE.c.topic, _TABLE.c.platform, _TABLE.c.minute, _TABLE.c.negative, _TABLE.c.total)
+    stmt = (select(_TABLE.c.topic, _TABLE.c.platform, _TABLE.c.minute, _TABLE.c.negative, _TABLE.c.total,
+                   _TABLE.c.negative_heat)
             .where(_TABLE.c.minute >= start, _TABLE.c.minute < end)
             .order_by(_TABLE.c.minute, _TABLE.c.topic, _TABLE.c.platform)
             .execution_options(yield_per=5000))
-    for topic, platform, minute, negative, total in session.execute(stmt):
-        yield MinuteCount(topic, platform or None, minute, negative, total)
+    for topic, platform, minute, negative, total, negative_heat in session.execute(stmt):
+        yield MinuteCount(topic, platform or None, minute, negative, total, negative_heat)

@@ -118,6 +118,7 @@ class MentionCountRow(Base):
     minute: Mapped[datetime] = mapped_column(primary_key=True)  # start of the minute, UTC
     negative: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
+    negative_heat: Mapped[float] = mapped_column(Float, default=0.0)  # 舆情热度 of the negatives (core.heat)
 
     __table_args__ = (Index("ix_mention_counts_minute", "minute"),)
 
