@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -50,6 +51,9 @@ class QuietHours(Frozen):
 
 
 class IncidentsConfig(Frozen):
+    # topic: every rule's signal about a topic joins one incident (one crisis, one page; a worse signal
+    # escalates it); topic_rule: one incident per topic and rule (each rule pages on its own)
+    group_by: Literal["topic", "topic_rule"] = "topic"
     reopen_within: Duration = Field(default="2h", validate_default=True)
     realert_every: PositiveDuration = Field(default="30m", validate_default=True)
     realert_factor: float = Field(default=2.0, ge=1)

@@ -5,7 +5,10 @@ when and to whom an incident pages. Records and the time come in, frozen decisio
 
 - :func:`decide` — one match: open an incident, reopen the group's last one (resolved less than
   ``reopen_within`` ago), add evidence, escalate (severity grew), only note a burst staff already
-  resolved (warm-up after a restart), resolve (recovered), or nothing.
+  resolved (warm-up after a restart), resolve (recovered), or nothing. A group is a topic (every
+  rule's signal about one crisis joins one incident, :func:`group_key`) or, with
+  ``incidents.group_by: topic_rule``, a topic and rule; the incident keeps the rules firing into it
+  (``signals``) and resolves when the last of them recovers.
 - :func:`first_page` / :func:`reminder` — paging step 0 of the escalation schedule or the next
   step while nobody acknowledges; quiet hours hold back pages below their minimum severity.
 """
@@ -48,16 +51,41 @@ class Decision:
 NOTHING = Decision("nothing")
 
 
+def group_key(match: Match, group_by: str = "topic") -> str:
+    """The incident group of ``match``: its topic, or topic + rule (``topic_rule``, and always for
+    source-scoped rules such as source health, which are about a source, not a crisis)."""
+    if group_by == "topic" and match.scope == "topic":
+        return match.topic
+    return match.group_key
+
+
+def firing_signals(incident: Incident) -> dict[str, str]:
+    """Rule → severity of the rules firing into ``incident`` (older rows: the rule that opened it)."""
+    if incident.signals is None:
+        return {incident.rule: incident.severity}
+    return dict(incident.signals)
+
+
 def decide(active: Incident | None, last_resolved: Incident | None, match: Match, now: datetime,
-           settings: IncidentsConfig, *, replay: bool = False) -> Decision:
+           settings: IncidentsConfig, *, replay: bool = False, key: str | None = None) -> Decision:
     """``active``: the group's unresolved incident; ``last_resolved``: its latest resolved one (looked at
-    only without an active one); ``replay``: the match comes from warming the rules up after a restart."""
-    evidence = {"numbers": match.numbers, "mention_ids": [m.id for m in match.evidence if m.id]}
+    only without an active one); ``replay``: the match comes from warming the rules up after a restart;
+    ``key``: the group (:func:`group_key`; default topic + rule)."""
+    evidence = {"numbers": match.numbers, "mention_ids": [m.id for m in match.evidence if m.id],
+                "rule": match.rule}
     if match.kind == "recovered":
         if active is None:
             return NOTHING
+        signals = firing_signals(active)
+        if match.rule not in signals:  # a rule whose signal belongs to an earlier incident of the group
+            return NOTHING
+        del signals[match.rule]
+        if signals:  # the crisis goes on: other rules still fire into this incident
+            return Decision("evidence", active.id, {"signals": signals, "updated_at": now}, "recovered",
+                            f"「{match.rule}」信号已回落，「{'、'.join(signals)}」仍在告警：{match.reason}",
+                            {"numbers": match.numbers, "rule": match.rule})
         return Decision("resolve", active.id, {"status": "resolved", "resolved_at": now, "resolved_by": SYSTEM,
-                                               "updated_at": now, "next_escalation_at": None},
+                                               "updated_at": now, "next_escalation_at": None, "signals": {}},
                         "resolved", f"自动恢复：{match.reason}", {"numbers": match.numbers}, page="resolved")
     if active is not None:
         return _more_evidence(active, match, now, evidence)
@@ -67,7 +95,7 @@ def decide(active: Incident | None, last_resolved: Incident | None, match: Match
                             f"重启后复核：已处置的事件信号仍在。{match.reason}", evidence)
         if now - last_resolved.resolved_at < settings.reopen_within:
             return _reopen(last_resolved, match, now, evidence)
-    opened = {"group_key": match.group_key, "topic": match.topic, "rule": match.rule, "rule_type": match.rule_type,
+    opened = {"group_key": key or match.group_key, "signals": {match.rule: match.severity.value}, "topic": match.topic, "rule": match.rule, "rule_type": match.rule_type,
               "severity": match.severity.value, "status": "open", "title": f"「{match.topic}」{match.rule}",
               "reason": match.reason, "numbers": match.numbers, "opened_at": now, "updated_at": now,
               "last_signal_at": now, "reopened_count": 0, "escalation_step": -1, "escalation_round": 0}
@@ -76,11 +104,17 @@ def decide(active: Incident | None, last_resolved: Incident | None, match: Match
 
 
 def _more_evidence(active: Incident, match: Match, now: datetime, evidence: dict) -> Decision:
-    changes: dict[str, Any] = {"updated_at": now, "last_signal_at": now, "numbers": match.numbers}
+    signals = firing_signals(active)
+    signals[match.rule] = max(Severity(signals.get(match.rule, match.severity.value)), match.severity,
+                              key=lambda s: s.rank).value
+    changes: dict[str, Any] = {"updated_at": now, "last_signal_at": now, "signals": signals}
+    if match.rule == active.rule or active.signals is None:
+        changes["numbers"] = match.numbers  # the figures shown are the opening rule's; others are on the timeline
     old = Severity(active.severity)
     if match.severity <= old:
-        return Decision("evidence", active.id, changes, "evidence", match.reason, evidence)
-    changes |= {"severity": match.severity.value, "reason": match.reason}
+        message = match.reason if match.rule == active.rule else f"「{match.rule}」同时告警：{match.reason}"
+        return Decision("evidence", active.id, changes, "evidence", message, evidence)
+    changes |= {"severity": match.severity.value, "reason": match.reason, "numbers": match.numbers}
     message = f"级别由{old.display}升为{match.severity.display}：{match.reason}"
     if active.status == "acknowledged":  # staff are on it: tell them, but do not restart escalation
         return Decision("escalate", active.id, changes, "escalated", message, evidence, page="escalated",
@@ -93,6 +127,7 @@ def _more_evidence(active: Incident, match: Match, now: datetime, evidence: dict
 def _reopen(last: Incident, match: Match, now: datetime, evidence: dict) -> Decision:
     severity = max(match.severity, Severity(last.severity), key=lambda s: s.rank)
     changes = {"status": "open", "resolved_at": None, "resolved_by": None, "acked_at": None, "acked_by": None,
+               "signals": {match.rule: match.severity.value},
                "reopened_count": (last.reopened_count or 0) + 1, "updated_at": now, "last_signal_at": now,
                "numbers": match.numbers, "reason": match.reason, "severity": severity.value,
                "escalation_step": -1, "escalation_round": 0}

@@ -1,4 +1,5 @@
-"""Incidents: turn rule matches into one incident per (topic, rule) burst, with a timeline.
+"""Incidents: turn rule matches into one incident per crisis (per topic, or per topic and rule with
+``incidents.group_by: topic_rule``), with a timeline.
 
 - ``firing`` with no active incident opens one, attaches its response plan and
   pages the first escalation step (``Alert kind="firing"``); if the group's last
@@ -27,7 +28,8 @@ from zoneinfo import ZoneInfo
 from alerts.alert import Alert, AlertKind, incident_url
 from alerts.escalation import IncidentsConfig, Schedule, schedule_for
 from alerts.incident_desk import IncidentDesk
-from alerts.incident_policy import SYSTEM, Paging, decide, first_page, occurrence, paged_channels, reminder
+from alerts.incident_policy import SYSTEM, Paging, decide, first_page, group_key, occurrence, paged_channels, \
+    reminder
 from alerts.plans import PlanConfig, choose_plan, render_template, step_line, template_vars
 from alerts.rules.base import Match
 from monitor.core.severity import Severity
@@ -70,9 +72,10 @@ class IncidentManager(IncidentDesk):
         return alerts
 
     def _carry_out(self, s: Session, match: Match, now: datetime, replay: bool) -> Alert | None:
-        active = store.active(s, match.group_key)
-        last = store.last_resolved(s, match.group_key) if active is None and match.kind == "firing" else None
-        d = decide(active, last, match, now, self.settings, replay=replay)
+        key = group_key(match, self.settings.group_by)
+        active = store.active(s, key)
+        last = store.last_resolved(s, key) if active is None and match.kind == "firing" else None
+        d = decide(active, last, match, now, self.settings, replay=replay, key=key)
         if d.action == "nothing":
             return None
         if d.action == "open":

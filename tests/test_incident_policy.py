@@ -29,7 +29,7 @@ def test_a_first_firing_opens_an_incident_that_pages_through_escalation_with_its
     d = decide(None, None, match, T0, SETTINGS)
     assert (d.action, d.incident_id, d.event, d.message, d.page, d.escalate, d.attach_plan) == (
         "open", None, "opened", match.reason, "firing", True, True)
-    assert d.data == {"numbers": match.numbers, "mention_ids": [11]}
+    assert d.data == {"numbers": match.numbers, "mention_ids": [11], "rule": "负面激增"}
     assert {k: d.changes[k] for k in ("group_key", "severity", "status", "opened_at", "escalation_step")} == {
         "group_key": GROUP, "severity": "III", "status": "open", "opened_at": T0, "escalation_step": -1}
 
@@ -38,7 +38,8 @@ def test_an_active_incident_takes_evidence_and_pages_again_only_when_worse():
     active = incident()
     same = decide(active, None, make_match(), T0 + MIN, SETTINGS)
     assert (same.action, same.incident_id, same.event, same.page) == ("evidence", 7, "evidence", None)
-    assert same.changes == {"updated_at": T0 + MIN, "last_signal_at": T0 + MIN, "numbers": make_match().numbers}
+    assert same.changes == {"updated_at": T0 + MIN, "last_signal_at": T0 + MIN, "numbers": make_match().numbers,
+                            "signals": {"负面激增": "IV"}}
 
     worse = decide(active, None, make_match(severity=Severity.II, reason="更严重了"), T0 + MIN, SETTINGS)
     assert (worse.action, worse.event, worse.page, worse.escalate, worse.attach_plan) == (
@@ -122,3 +123,37 @@ def test_the_recovery_notice_goes_to_the_channels_paged_so_far():
     assert paged_channels(incident(escalation_step=0), schedule) == ("值班群",)
     assert paged_channels(incident(escalation_step=1), schedule) == ("值班群", "主管")
     assert paged_channels(incident(), schedule_for(Severity.IV, (), SETTINGS)) is None  # every channel
+
+
+def test_one_incident_per_crisis_every_rule_joins_and_it_resolves_when_the_last_signal_recovers():
+    opened = decide(None, None, make_match(severity=Severity.IV), T0, SETTINGS, key=TOPIC)
+    assert (opened.changes["group_key"], opened.changes["signals"]) == (TOPIC, {"负面激增": "IV"})
+    active = incident(group_key=TOPIC, signals={"负面激增": "IV"})
+
+    keyword = make_match(rule="危机词", rule_type="keyword", severity=Severity.IV, reason="出现敏感词")
+    joined = decide(active, None, keyword, T0 + MIN, SETTINGS, key=TOPIC)
+    assert (joined.action, joined.page, joined.incident_id) == ("evidence", None, 7)  # no second page
+    assert joined.message == "「危机词」同时告警：出现敏感词" and joined.data["rule"] == "危机词"
+    assert joined.changes["signals"] == {"负面激增": "IV", "危机词": "IV"}
+    assert "numbers" not in joined.changes  # the incident keeps the opening rule's figures
+
+    worse = decide(active, None, make_match(rule="大V负面", rule_type="influencer", severity=Severity.II), T0, SETTINGS)
+    assert (worse.action, worse.page) == ("escalate", "escalated")  # a worse signal from any rule escalates
+    assert worse.changes["signals"] == {"负面激增": "IV", "大V负面": "II"}
+
+    both = replace(active, signals={"负面激增": "IV", "危机词": "IV"})
+    one = decide(both, None, make_match(kind="recovered", reason="回落"), T0 + 9 * MIN, SETTINGS, key=TOPIC)
+    assert (one.action, one.event, one.page) == ("evidence", "recovered", None)
+    assert one.changes == {"signals": {"危机词": "IV"}, "updated_at": T0 + 9 * MIN}
+    assert one.message == "「负面激增」信号已回落，「危机词」仍在告警：回落"
+    last = decide(replace(active, signals={"危机词": "IV"}), None,
+                  make_match(kind="recovered", rule="危机词", rule_type="keyword"), T0 + 9 * MIN, SETTINGS, key=TOPIC)
+    assert (last.action, last.page, last.changes["signals"]) == ("resolve", "resolved", {})
+    # a rule whose signal is not part of this incident (it fired into an earlier one) changes nothing
+    assert decide(replace(active, signals={"危机词": "IV"}), None, make_match(kind="recovered"), T0, SETTINGS,
+                  key=TOPIC).action == "nothing"
+
+
+def test_incidents_of_older_rows_without_signals_carry_their_opening_rule():
+    old = incident()  # signals None: written before grouping
+    assert decide(old, None, make_match(kind="recovered"), T0, SETTINGS).action == "resolve"

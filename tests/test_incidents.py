@@ -15,7 +15,7 @@ from monitor.storage.repo import insert_mentions
 from tests.factories import T0, TOPIC, make_match, make_mention
 
 MIN = timedelta(minutes=1)
-GROUP = f"{TOPIC}|负面激增"
+GROUP = TOPIC  # incidents group by topic by default (incidents.group_by)
 
 
 def incidents(db) -> list[IncidentRow]:
@@ -68,7 +68,7 @@ def test_firing_opens_one_incident_with_opened_event_and_returns_a_firing_alert(
 
     _, timeline, cited = manager.show(row.id)
     assert [(e.kind, e.actor, e.message, e.at) for e in timeline] == [("opened", "system", match.reason, T0)]
-    assert timeline[0].data == {"numbers": match.numbers, "mention_ids": ids}
+    assert timeline[0].data == {"numbers": match.numbers, "mention_ids": ids, "rule": "负面激增"}
     assert [(m.id, m.score, m.text) for m in cited] == [(m.id, m.score, m.text) for m in stored]
 
 

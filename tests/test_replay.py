@@ -55,14 +55,34 @@ def test_labels_give_precision_recall_and_delay(labels):
     ]
 
 
-def test_mentions_through_the_rules_of_a_config():
+def test_mentions_through_the_rules_of_a_config_page_once_per_crisis():
+    """Three rules see one crisis: one incident, one page, one escalation when 爆炸 makes it worse."""
     result, pages = replay(MENTIONS, "--config", CONFIG, "--tz", "Asia/Shanghai")
+
+    assert result.exit_code == 0, result.output
+    detections = [(p["kind"], p["severity"], p["at"]) for p in pages if p["kind"] in ("firing", "escalated")]
+    assert detections == [
+        ("firing", "IV", "2024-06-01T04:03:00+00:00"),  # 12 complaints from 12:02 Beijing time, within a minute
+        ("escalated", "II", "2024-06-01T04:22:00+00:00"),  # 爆炸 is II in the config; the 大V post (III) only joins
+    ]
+    escalated = next(p for p in pages if p["kind"] == "escalated")
+    assert escalated["reason"].startswith("「鲜丰奶茶」出现敏感词「爆炸、起火」")
+    assert escalated["evidence"] == ["big1"] and escalated["topic"] == "鲜丰奶茶"
+    assert len({p["incident_id"] for p in pages}) == 1
+    assert [p["kind"] for p in pages if p["kind"] == "recovered"] == ["recovered"]  # when the last signal ends
+    assert result.stderr.startswith("replay: 1 pages, 1 escalations, 1 recoveries")
+
+
+def test_group_by_topic_rule_keeps_one_incident_per_rule(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.read_text(encoding="utf-8") + "incidents:\n  group_by: topic_rule\n", encoding="utf-8")
+    result, pages = replay(MENTIONS, "--config", config, "--tz", "Asia/Shanghai")
 
     assert result.exit_code == 0, result.output
     firing = [(p["rule"], p["severity"], p["at"]) for p in pages if p["kind"] == "firing"]
     assert firing == [
-        ("负面激增", "IV", "2024-06-01T04:03:00+00:00"),  # 12 complaints from 12:02 Beijing time, within a minute
-        ("危机词", "II", "2024-06-01T04:22:00+00:00"),  # 爆炸 is II in the config, 起火 III
+        ("负面激增", "IV", "2024-06-01T04:03:00+00:00"),
+        ("危机词", "II", "2024-06-01T04:22:00+00:00"),
         ("大V负面", "III", "2024-06-01T04:22:00+00:00"),  # 250万 followers = 5x min_followers
     ]
     keyword = next(p for p in pages if p["rule"] == "危机词")
@@ -154,3 +174,22 @@ def test_pages_of_sends_nothing_for_evidence_at_the_same_severity():
 
 def test_replay_counts_of_nothing_is_nothing():
     assert replay_counts([]) == []
+
+
+def test_every_rule_type_on_one_topic_gives_one_incident_for_the_crisis(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.read_text(encoding="utf-8").replace("rules:\n", """rules:
+  - name: 负面占比
+    type: negative_share
+    min_total: 10
+  - name: 负面频繁
+    type: frequency
+    count: 8
+    labels: [negative]
+""", 1), encoding="utf-8")
+    result, pages = replay(MENTIONS, "--config", config, "--tz", "Asia/Shanghai")
+
+    assert result.exit_code == 0, result.output
+    assert len({p["incident_id"] for p in pages}) == 1
+    assert [p["kind"] for p in pages].count("firing") == 1
+    assert [p["kind"] for p in pages].count("recovered") == 1

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from alerts.escalation import IncidentsConfig
 from alerts.incidents import IncidentManager
 from alerts.plans import PlanConfig
 from alerts.rules.base import Match
@@ -80,7 +81,8 @@ def seed(db) -> dict:
     store(db, [copy, *other])
     by_text = {m.text: m for m in stored}
 
-    manager = IncidentManager(db, plans=PLANS)
+    # one incident per topic and rule: the day also has a second, older incident on the same topic
+    manager = IncidentManager(db, plans=PLANS, settings=IncidentsConfig(group_by="topic_rule"))
     evidence = tuple(by_text[m.text] for m in burst[:2])
     match = Match("firing", "负面激增", "negative_spike", TOPIC, T0 + 10 * MIN, Severity.III,
                   "「鲜丰奶茶」负面声量激增：近10m负面 8 条", {"current_negative": 8, "window": "10m", "ratio": 9.5},

@@ -66,6 +66,8 @@ class Match:
     # plugin rule types that have no record of their own.
     measurement: Measurement = field(default_factory=Figures)
     evidence: tuple[Mention, ...] = ()
+    # "topic": about a topic (grouped into one incident per crisis); "source": about a source (source health)
+    scope: Literal["topic", "source"] = "topic"
 
     def __post_init__(self) -> None:
         if isinstance(self.measurement, Mapping):

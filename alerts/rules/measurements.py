@@ -277,3 +277,21 @@ def _empty(f: Any, hint: Any) -> Any:
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HotlistMeasurement(Measurement):
+    """The topic's best place on the hot lists now (``hot_list``, ``rank``, the ``entry``; ``previous_rank``
+    when it moved) and every place it holds (``on_lists``); a recovery has only the episode's best rank."""
+
+    rule_type: ClassVar[str] = "hotlist"
+    labels: ClassVar[Mapping[str, str]] = {
+        "hot_list": "热搜榜", "rank": "当前排名", "previous_rank": "此前排名", "entry": "上榜词条",
+        "best_rank": "本轮最高排名", "on_lists": "在榜情况"}
+    hot_list: str | None = field(default=None, metadata=OMIT_EMPTY)
+    rank: int | None = field(default=None, metadata=OMIT_EMPTY)
+    previous_rank: int | None = field(default=None, metadata=OMIT_EMPTY)
+    entry: str | None = field(default=None, metadata=OMIT_EMPTY)
+    best_rank: int | None = field(default=None, metadata=OMIT_EMPTY)
+    on_lists: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)  # "微博热搜第3名", …
+    window: timedelta | None  # resolve_after: how long off every list before it recovers

@@ -13,5 +13,6 @@ RULES: Registry[Rule] = Registry(
         "frequency": "alerts.rules.frequency:FrequencyRule",
         "influencer": "alerts.rules.influencer:InfluencerRule",
         "source_health": "alerts.rules.source_health:SourceHealthRule",
+        "hotlist": "alerts.rules.hotlist:HotlistRule",
     },
 )

@@ -143,7 +143,7 @@ class SourceHealthRule(Rule):
 
     def _match(self, kind: Literal["firing", "recovered"], now: datetime, reason: str) -> Match:
         return Match(kind, self.config.name, self.config.type, self.source, now, self.config.severity, reason,
-                     self.measure(now))
+                     self.measure(now), scope="source")
 
 
 def _whole(td: timedelta) -> timedelta:

@@ -26,7 +26,7 @@ __all__ = ["Incident", "IncidentEvent", "IncidentStep", "NewStep"]
 @dataclass(frozen=True)
 class Incident:
     id: int
-    group_key: str  # "topic|rule": at most one active incident each
+    group_key: str  # the topic, "topic|rule" or "source|rule": at most one active incident each
     topic: str
     rule: str
     rule_type: str
@@ -49,6 +49,7 @@ class Incident:
     escalation_step: int = -1  # of the current round, last notified (-1: none yet)
     escalation_round: int = 0
     next_escalation_at: datetime | None = None
+    signals: dict[str, str] | None = None  # rule -> severity of the rules firing into it (None: older row)
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ class SentimentFeedbackRow(Base):
 class IncidentRow(Base):
     __tablename__ = "incidents"
     __table_args__ = (
-        # At most one active (not resolved) incident per topic + rule, enforced by the database.
+        # At most one active (not resolved) incident per group (a topic, or topic + rule), enforced by the database.
         Index(
             "uq_incidents_active_group",
             "group_key",
@@ -178,6 +178,9 @@ class IncidentRow(Base):
     escalation_step: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
     escalation_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+    # rule -> severity of each rule firing into this incident now (migration 0011; NULL on older rows:
+    # the opening rule alone); the incident resolves when the last of them recovers
+    signals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     events: Mapped[list["IncidentEventRow"]] = relationship(
         back_populates="incident", order_by="IncidentEventRow.id", cascade="all, delete-orphan"
