@@ -213,6 +213,7 @@ def normalise(item: RawItem, *, source: str, tz: str, fetched_at: datetime) -> M
         title=title or None,
         parent_id=parent_id,
         platform=item.platform,
+        rank=_rank(item.extra.get("rank")) if item.extra else None,
         **counts,
     )
 
@@ -230,6 +231,10 @@ def _bounded_id(value: str | None) -> str | None:
     if value is None or len(value) <= MAX_ID:
         return value
     return "sha1:" + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _rank(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 def _count(value: int | None) -> int | None:

@@ -13,5 +13,6 @@ SOURCES: Registry[Source] = Registry(
         "json_api": "sources.json_api:JsonApiSource",
         "file": "sources.file:FileSource",
         "webhook": "sources.webhook:WebhookSource",
+        "hotlist": "sources.hotlist:HotlistSource",
     },
 )

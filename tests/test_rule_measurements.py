@@ -11,9 +11,10 @@ from alerts.rules.base import Match
 import dataclasses
 import typing
 
-from alerts.rules.measurements import (LABELS, MEASUREMENTS, Figures, FrequencyMeasurement, InfluencerMeasurement,
-                                       KeywordMeasurement, NegativeShareMeasurement, NegativeSpikeMeasurement,
-                                       SourceHealthMeasurement, WatchdogMeasurement, measurement_from_numbers)
+from alerts.rules.measurements import (LABELS, MEASUREMENTS, Figures, FrequencyMeasurement, HotlistMeasurement,
+                                       InfluencerMeasurement, KeywordMeasurement, NegativeShareMeasurement,
+                                       NegativeSpikeMeasurement, SourceHealthMeasurement, WatchdogMeasurement,
+                                       measurement_from_numbers)
 from monitor.core.severity import Severity
 
 T0 = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
@@ -39,6 +40,9 @@ RECORDS = [
     WatchdogMeasurement(overdue=(("weibo", timedelta(seconds=91)), ("zhihu", timedelta(seconds=400)))),
     WatchdogMeasurement(),
     Figures(values={"current": 9, "threshold": 5, "window": "10m", "score_x": 1.5}),
+    HotlistMeasurement(hot_list="微博热搜", rank=3, previous_rank=8, entry="品牌A喝后腹泻", best_rank=3,
+                       on_lists=("微博热搜第3名", "百度热搜第23名"), window=30 * MIN),
+    HotlistMeasurement(best_rank=3, window=30 * MIN),
 ]
 
 
@@ -53,7 +57,7 @@ def test_the_stored_dict_reads_back_as_the_same_record(record):
 
 def test_every_rule_type_has_a_record():
     assert set(MEASUREMENTS) == {"negative_spike", "negative_share", "keyword", "frequency", "influencer",
-                                 "source_health", "watchdog"}
+                                 "source_health", "watchdog", "hotlist"}
 
 
 def test_the_dict_form_keeps_its_keys_order_and_formats():

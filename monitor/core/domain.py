@@ -45,6 +45,8 @@ class Mention:
     duplicate_of: tuple[str, str] | None = None  # (source, external_id) of that root, set by dedup
     dup_kind: str | None = None  # "exact" (same normalised text) | "near" (SimHash) | None
     repost_count: int = 0  # on a root: how many duplicates were merged into its story
+    # Place in a ranked list when fetched (hot lists, 1 = top); not stored: the order changes on every poll.
+    rank: int | None = None
 
     @property
     def is_negative(self) -> bool:
