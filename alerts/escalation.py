@@ -50,10 +50,22 @@ class QuietHours(Frozen):
     min_severity: Severity = Severity.II  # at or above this, pages go out anyway
 
 
+class InhibitRule(Frozen):
+    """Hold back signals matching ``target`` while an incident matching ``source`` is open (alerts.inhibition)."""
+
+    source: dict[str, str] = Field(min_length=1)  # labels: topic, rule, rule_type, severity, source
+    target: dict[str, str] = Field(min_length=1)
+    equal: tuple[str, ...] = ()  # labels that must be the same on both
+
+
 class IncidentsConfig(Frozen):
     # topic: every rule's signal about a topic joins one incident (one crisis, one page; a worse signal
     # escalates it); topic_rule: one incident per topic and rule (each rule pages on its own)
     group_by: Literal["topic", "topic_rule"] = "topic"
+    # while an incident matching `source` is open, signals matching `target` are recorded, not paged
+    # (alerts.inhibition); a topic's volume drop is held back while all its sources are failing
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    inhibit_on_source_failure: bool = True
     reopen_within: Duration = Field(default="2h", validate_default=True)
     realert_every: PositiveDuration = Field(default="30m", validate_default=True)
     realert_factor: float = Field(default=2.0, ge=1)

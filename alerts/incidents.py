@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from alerts.alert import Alert, AlertKind, incident_url
 from alerts.escalation import IncidentsConfig, Schedule, schedule_for
 from alerts.incident_desk import IncidentDesk
+from alerts.inhibition import inhibitor
 from alerts.incident_policy import SYSTEM, Paging, decide, first_page, group_key, occurrence, paged_channels, \
     reminder
 from alerts.plans import PlanConfig, choose_plan, render_template, step_line, template_vars
@@ -44,8 +45,10 @@ PLAN_STEPS_SHOWN = 3
 class IncidentManager(IncidentDesk):
     def __init__(self, db: Database, *, tz: str = "Asia/Shanghai", plans: tuple[PlanConfig, ...] = (),
                  escalation: tuple = (), settings: IncidentsConfig | None = None,
-                 rule_plans: dict[str, str] | None = None, public_url: str | None = None):
+                 rule_plans: dict[str, str] | None = None, public_url: str | None = None,
+                 topic_sources: dict[str, tuple[str, ...]] | None = None):
         super().__init__(db, tz=tz)
+        self.topic_sources = topic_sources  # topic -> the sources that feed it (inhibition on source failure)
         self.public_url = public_url  # the web console: every page links to its incident there
         self.plans = plans
         self.escalation = escalation
@@ -56,7 +59,7 @@ class IncidentManager(IncidentDesk):
     def from_config(cls, db: Database, config) -> "IncidentManager":
         return cls(db, tz=config.timezone, plans=config.plans, escalation=config.escalation,
                    settings=config.incidents, rule_plans={r.name: r.plan for r in config.rules if r.plan},
-                   public_url=config.console.public_url)
+                   public_url=config.console.public_url, topic_sources=_topic_sources(config))
 
     def schedule(self, severity: Severity | str) -> Schedule:
         return schedule_for(Severity(severity), self.escalation, self.settings)
@@ -72,6 +75,13 @@ class IncidentManager(IncidentDesk):
         return alerts
 
     def _carry_out(self, s: Session, match: Match, now: datetime, replay: bool) -> Alert | None:
+        if match.kind == "firing" and (self.settings.inhibit_rules or self.settings.inhibit_on_source_failure):
+            held_by = inhibitor(match, store.open_incidents(s), self.settings.inhibit_rules, self.topic_sources,
+                                self.settings.inhibit_on_source_failure)
+            if held_by is not None:  # recorded on the incident that explains it, not paged
+                add_event(s, held_by.id, now, "inhibited", SYSTEM, f"已抑制（由本事件引起）：{match.reason}",
+                          {"numbers": match.numbers, "rule": match.rule, "topic": match.topic})
+                return None
         key = group_key(match, self.settings.group_by)
         active = store.active(s, key)
         last = store.last_resolved(s, key) if active is None and match.kind == "firing" else None
@@ -151,3 +161,8 @@ class IncidentManager(IncidentDesk):
             tz=self.tz, channels=channels, plan_steps=self._plan_lines(s, incident) if kind != "resolved" else (),
             occurrence=occurrence(kind, incident), console_url=incident_url(self.public_url, incident.id),
         )
+
+
+def _topic_sources(config) -> dict[str, tuple[str, ...]]:
+    enabled = tuple(s.name for s in config.sources if s.enabled)
+    return {t.name: tuple(n for n in (t.sources or enabled) if n in enabled) for t in config.topics}

@@ -56,8 +56,13 @@ def test_the_stored_dict_reads_back_as_the_same_record(record):
 
 
 def test_every_rule_type_has_a_record():
-    assert set(MEASUREMENTS) == {"negative_spike", "negative_share", "keyword", "frequency", "influencer",
-                                 "source_health", "watchdog", "hotlist"}
+    from alerts.rules.registry import RULES
+
+    for name in RULES.names():  # a rule type's record lives in its module
+        RULES.get(name)
+    assert set(MEASUREMENTS) == {*RULES.names(), "watchdog"}
+    assert {"negative_spike", "negative_share", "keyword", "frequency", "influencer", "source_health",
+            "volume_drop", "hotlist"} <= set(MEASUREMENTS)
 
 
 def test_the_dict_form_keeps_its_keys_order_and_formats():

@@ -12,6 +12,7 @@ RULES: Registry[Rule] = Registry(
         "keyword": "alerts.rules.keyword:KeywordRule",
         "frequency": "alerts.rules.frequency:FrequencyRule",
         "influencer": "alerts.rules.influencer:InfluencerRule",
+        "volume_drop": "alerts.rules.volume_drop:VolumeDropRule",
         "source_health": "alerts.rules.source_health:SourceHealthRule",
         "hotlist": "alerts.rules.hotlist:HotlistRule",
     },

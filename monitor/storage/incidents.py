@@ -113,6 +113,12 @@ def active(s: Session, group_key: str) -> Incident | None:
     return None if row is None else _incident(row)
 
 
+def open_incidents(s: Session) -> list[Incident]:
+    """Every incident not resolved yet (open or acknowledged), oldest first."""
+    rows = s.scalars(select(IncidentRow).where(IncidentRow.status != "resolved").order_by(IncidentRow.id))
+    return [_incident(r) for r in rows]
+
+
 def last_resolved(s: Session, group_key: str) -> Incident | None:
     """The group's most recently resolved incident, if any."""
     row = s.scalars(select(IncidentRow).where(IncidentRow.group_key == group_key, IncidentRow.status == "resolved",

@@ -23,7 +23,7 @@ EVENT_KIND = {
     "opened": "触发", "reopened": "重新打开", "evidence": "新证据", "escalated": "升级", "notified": "已通知",
     "silenced": "静默", "notify_failed": "通知失败", "not_routed": "未通知", "reminder": "提醒",
     "acknowledged": "确认", "note": "备注", "step": "预案步骤", "assigned": "指派", "resolved": "解决",
-    "recovered": "恢复", "plan": "应急预案", "escalate": "手动升级", "silence": "静默话题",
+    "recovered": "恢复", "plan": "应急预案", "escalate": "手动升级", "silence": "静默话题", "inhibited": "已抑制",
 }
 
 

@@ -1,0 +1,137 @@
+"""volume_drop: a topic that is usually talked about falls silent (声量骤降).
+
+Mentions of the topic (all of them, not only negatives) are counted per ``bucket`` (1 hour) against
+the same rhythm-aware baseline as ``negative_spike`` (:mod:`alerts.rules.spike_model`: the same hour
+on the previous ``seasonal_days`` days blended with the trailing ``reference``). It fires when the
+last ``confirm`` complete buckets each held at most ``max_ratio`` of their expected count while the
+topic normally has at least ``min_expected`` mentions a bucket — so a quiet topic never pages for
+being quiet. It recovers once that has been false for ``resolve_after``.
+
+A sudden silence usually means collection broke (a source blocked, a changed page, an expired
+token) or, more rarely, that the brand was muted on a platform; both need a person. When the topic's
+sources are failing, their source-health incident already says so: the incident manager inhibits
+this rule's pages then (``incidents.inhibit_rules``, on by default for this rule).
+
+Severity: ``severity`` (III), one level higher when a confirmed bucket held nothing at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import ClassVar, Literal, Sequence
+
+from pydantic import Field
+
+from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis
+from alerts.rules.measurements import Measurement
+from alerts.rules.spike_model import BucketBaseline
+from monitor.core.configtypes import PositiveDuration, format_duration
+from monitor.core.domain import Mention
+from monitor.core.severity import Severity
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class VolumeDropConfig(RuleConfig):
+    type: Literal["volume_drop"]
+    bucket: PositiveDuration = Field(default="1h", validate_default=True)
+    reference: PositiveDuration = Field(default="1d", validate_default=True)
+    seasonal_days: int = Field(default=3, ge=0, le=28)
+    seasonal_weight: float = Field(default=0.5, ge=0, le=1)
+    max_ratio: float = Field(default=0.2, ge=0, lt=1)
+    min_expected: float = Field(default=20, gt=0)  # mentions per bucket the topic usually has
+    confirm: int = Field(default=2, ge=1, le=24)
+    resolve_after: PositiveDuration = Field(default="1h", validate_default=True)
+    severity: Severity = Severity.III
+
+    def problems(self) -> list[str]:
+        if self.seasonal_days and (self.bucket > timedelta(days=1) or timedelta(days=1) % self.bucket):
+            return [f"bucket: must divide one day evenly when seasonal_days > 0, got {format_duration(self.bucket)}"]
+        return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeDropMeasurement(Measurement):
+    rule_type: ClassVar[str] = "volume_drop"
+    labels: ClassVar[dict[str, str]] = {"current_total": "当前周期总量"}
+    current_total: int
+    expected: float
+    ratio: float
+    window: timedelta | None
+
+
+class VolumeDropRule(Rule):
+    config_model = VolumeDropConfig
+    config: VolumeDropConfig
+
+    def __init__(self, config: VolumeDropConfig, topic: str, started_at: datetime):
+        super().__init__(config, topic, started_at)
+        origin = EPOCH + (started_at - EPOCH) // config.bucket * config.bucket
+        self.model = BucketBaseline(config.bucket, origin, reference=config.reference, days=config.seasonal_days,
+                                    seasonal_weight=config.seasonal_weight, floor=0.01)
+        self.model.cover(started_at)
+        self._state = Hysteresis(config.resolve_after)
+
+    # -- input: every mention counts, by publication time -------------------------------
+    def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
+        for m in mentions:
+            self._seen(m.published_at)
+            self.model.add(m.published_at)
+        self.model.prune(now)
+        return self._evaluate(now)
+
+    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
+        if self.config.platforms and platform not in self.config.platforms:
+            return
+        self._seen(minute)
+        self.model.add(minute, total)
+
+    def _seen(self, at: datetime) -> None:
+        if not self.model.known(self.model.index(at)):
+            self.model.cover(at)
+
+    def history_needed(self) -> timedelta:
+        return self.model.history()
+
+    def mentions_needed(self) -> timedelta:
+        return self.history_needed() if self.config.sources else timedelta(0)
+
+    def counts_needed(self) -> timedelta:
+        return timedelta(0) if self.config.sources else self.history_needed()
+
+    # -- evaluation: complete buckets only (the one in progress is still filling) ---------
+    def _dropped(self, j: int) -> bool:
+        mu = self.model.mu(j)
+        # a bucket is judged only with a full reference of history before it
+        warm = self.model.known(j - self.model.reference_buckets)
+        return (warm and mu is not None and mu >= self.config.min_expected
+                and self.model.count(j) <= self.config.max_ratio * mu)
+
+    def _evaluate(self, now: datetime) -> list[Match]:
+        last = self.model.index(now) - 1
+        confirmed = all(self._dropped(j) for j in range(last - self.config.confirm + 1, last + 1))
+        severity = None
+        if confirmed:
+            silent = any(self.model.count(j) == 0 for j in range(last - self.config.confirm + 1, last + 1))
+            severity = self.config.severity.raised(1) if silent else self.config.severity
+        change = self._state.update(now, severity)
+        if change is None:
+            return []
+        kind, level = change
+        n = self.measure(now)
+        bucket = format_duration(self.config.bucket)
+        if kind == "firing":
+            reason = (f"「{self.topic}」声量骤降：上一个{bucket}周期仅 {n.current_total} 条，基准约 {n.expected:g} 条"
+                      f"（{n.ratio:.0%}），已连续 {self.config.confirm} 个周期；可能是数据源故障或采集被封禁")
+        else:
+            reason = f"「{self.topic}」声量已恢复：上一个{bucket}周期 {n.current_total} 条，基准约 {n.expected:g} 条"
+        return [Match(kind, self.config.name, self.config.type, self.topic, now, level, reason, n)]
+
+    def measure(self, now: datetime) -> VolumeDropMeasurement:
+        last = self.model.index(now) - 1
+        mu = self.model.mu(last) or 0.0
+        count = self.model.count(last)
+        return VolumeDropMeasurement(current_total=count, expected=round(mu, 1),
+                                     ratio=round(count / mu, 3) if mu else 0.0, window=self.config.bucket)
