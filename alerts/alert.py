@@ -36,6 +36,8 @@ class Alert:
     # The incident's page in the web console (``console.public_url`` + ``/incidents/<id>``), or None
     # when no console is configured: the pages then carry the CLI hint only, exactly as before.
     console_url: str | None = None
+    # 主要诉求 / 舆情热度 / 最大传播 (alerts.crisis_summary.CrisisSummary in its JSON form), None: not known
+    summary: dict[str, Any] | None = None
 
     @property
     def ack_url(self) -> str | None:

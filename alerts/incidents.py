@@ -21,13 +21,14 @@ out through the incidents store. Staff actions (ack, resolve, note, step, assign
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert, AlertKind, incident_url
 from alerts.escalation import IncidentsConfig, Schedule, schedule_for
 from alerts.incident_desk import IncidentDesk
+from alerts.crisis_summary import summarize
 from alerts.inhibition import inhibitor
 from alerts.incident_policy import SYSTEM, Paging, decide, first_page, group_key, occurrence, paged_channels, \
     reminder
@@ -36,19 +37,28 @@ from alerts.rules.base import Match
 from monitor.core.severity import Severity
 from monitor.storage import Database, Session
 from monitor.storage import incidents as store
+from monitor.storage import repo
 from monitor.storage.incidents import Incident, NewStep
 from monitor.storage.timeline import add_event
 
 PLAN_STEPS_SHOWN = 3
+# a page's 主要诉求 / 热度: the negatives of the rule's window (at least 30 min, at most 6 h) against the
+# topic's day before it
+SUMMARY_WINDOW = timedelta(minutes=30)
+SUMMARY_MAX_WINDOW = timedelta(hours=6)
+SUMMARY_BASELINE = timedelta(days=1)
+SUMMARY_LIMIT, SUMMARY_BASELINE_LIMIT = 3000, 5000
 
 
 class IncidentManager(IncidentDesk):
     def __init__(self, db: Database, *, tz: str = "Asia/Shanghai", plans: tuple[PlanConfig, ...] = (),
                  escalation: tuple = (), settings: IncidentsConfig | None = None,
                  rule_plans: dict[str, str] | None = None, public_url: str | None = None,
-                 topic_sources: dict[str, tuple[str, ...]] | None = None):
+                 topic_sources: dict[str, tuple[str, ...]] | None = None,
+                 topic_keywords: dict[str, tuple[str, ...]] | None = None):
         super().__init__(db, tz=tz)
         self.topic_sources = topic_sources  # topic -> the sources that feed it (inhibition on source failure)
+        self.topic_keywords = topic_keywords or {}  # topic -> its keywords: in every mention, never a theme
         self.public_url = public_url  # the web console: every page links to its incident there
         self.plans = plans
         self.escalation = escalation
@@ -59,7 +69,8 @@ class IncidentManager(IncidentDesk):
     def from_config(cls, db: Database, config) -> "IncidentManager":
         return cls(db, tz=config.timezone, plans=config.plans, escalation=config.escalation,
                    settings=config.incidents, rule_plans={r.name: r.plan for r in config.rules if r.plan},
-                   public_url=config.console.public_url, topic_sources=_topic_sources(config))
+                   public_url=config.console.public_url, topic_sources=_topic_sources(config),
+                   topic_keywords={t.name: (t.name, *t.keywords) for t in config.topics})
 
     def schedule(self, severity: Severity | str) -> Schedule:
         return schedule_for(Severity(severity), self.escalation, self.settings)
@@ -97,6 +108,8 @@ class IncidentManager(IncidentDesk):
             incident = self._attach_plan(s, incident, match, now)
         if d.page is None:
             return None
+        if d.page != "resolved":
+            incident = self._summarize(s, incident, match, now)
         if d.escalate:
             paging = first_page(d.page, match.reason, Severity(incident.severity), now,
                                 self.schedule(incident.severity), self.settings.quiet_hours, self.tz)
@@ -160,7 +173,23 @@ class IncidentManager(IncidentDesk):
             numbers=numbers, top_mentions=tuple(top), ack_command=f"monitor incidents ack {incident.id}",
             tz=self.tz, channels=channels, plan_steps=self._plan_lines(s, incident) if kind != "resolved" else (),
             occurrence=occurrence(kind, incident), console_url=incident_url(self.public_url, incident.id),
+            summary=incident.summary if kind != "resolved" else None,
         )
+
+    # -- what the crisis is about -------------------------------------------------------
+    def _summarize(self, s: Session, incident: Incident, match: Match, now: datetime) -> Incident:
+        """Read the topic's negatives of the rule's window and the day before, and keep what they say
+        (主要诉求, 舆情热度, 最大传播) on the incident for this page and the console."""
+        if match.scope != "topic":
+            return incident
+        window = min(max(match.measurement.window or SUMMARY_WINDOW, SUMMARY_WINDOW), SUMMARY_MAX_WINDOW)
+        negatives = repo.topic_mentions(s, match.topic, now - window, now, negative=True, limit=SUMMARY_LIMIT)
+        if not negatives:
+            return incident
+        baseline = repo.topic_mentions(s, match.topic, now - window - SUMMARY_BASELINE, now - window,
+                                       limit=SUMMARY_BASELINE_LIMIT)
+        summary = summarize(negatives, [m.text for m in baseline], exclude=self.topic_keywords.get(match.topic, ()))
+        return store.update(s, incident.id, summary=summary.as_json())
 
 
 def _topic_sources(config) -> dict[str, tuple[str, ...]]:

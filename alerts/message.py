@@ -15,6 +15,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert
+from alerts.crisis_summary import CrisisSummary, summary_lines
 from alerts.rules.measurements import describe_numbers
 from monitor.core.text import http_url, markdown_inert, markdown_link_target
 
@@ -43,6 +44,7 @@ def fact_lines(alert: Alert) -> list[str]:
     numbers = figures(alert)
     if numbers:
         lines.append("- 数据：" + "；".join(numbers))
+    lines += [f"- {line}" for line in summary_lines(CrisisSummary.from_json(alert.summary), escape=markdown_inert)]
     return lines
 
 

@@ -278,3 +278,17 @@ def test_escalate_now_is_refused_when_every_step_was_paged(console, db):
         incidents.escalate_now(console.ctx, iid, actor="小王", now=now)
     page = console.login("responder").get(f"/incidents/{iid}").text
     assert "升级策略的每一级都已通知过" in page and re.search(r'data-test="escalate"[^>]*disabled', page)
+
+
+def test_incident_page_says_what_people_are_angry_about_escaped(console, db):
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        repo.insert_mentions(s, [make_mention(text=f"日常聊天第{i}条，新品不错", label="neutral", score=0.6,
+                                              published_at=now - timedelta(hours=5) + i * MIN) for i in range(60)])
+        repo.insert_mentions(s, [make_mention(text=f"喝完拉肚子，<b>退款</b>！#{i}", author="<i>大V</i>",
+                                              author_followers=2_000_000, published_at=now - i * MIN)
+                                 for i in range(8)])
+    iid = open_incident(db, at=now)
+    html = console.login("viewer").get(f"/incidents/{iid}").text
+    assert 'data-test="summary"' in html and "主要诉求：拉肚子 ×8" in html
+    assert "舆情热度：" in html and "影响最大：&lt;i&gt;大V&lt;/i&gt;" in html and "<i>大V</i>" not in html

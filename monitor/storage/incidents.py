@@ -50,6 +50,7 @@ class Incident:
     escalation_round: int = 0
     next_escalation_at: datetime | None = None
     signals: dict[str, str] | None = None  # rule -> severity of the rules firing into it (None: older row)
+    summary: dict[str, Any] | None = None  # alerts.crisis_summary.CrisisSummary, JSON form
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,8 @@ class IncidentRow(Base):
     # rule -> severity of each rule firing into this incident now (migration 0011; NULL on older rows:
     # the opening rule alone); the incident resolves when the last of them recovers
     signals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # 主要诉求 / 舆情热度 / 最大传播 as of the latest page (alerts.crisis_summary, JSON form; migration 0011)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     events: Mapped[list["IncidentEventRow"]] = relationship(
         back_populates="incident", order_by="IncidentEventRow.id", cascade="all, delete-orphan"

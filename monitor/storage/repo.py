@@ -265,6 +265,19 @@ def _has_topic(session: Session, topic: str) -> Any:
     return exists(select(literal(1)).select_from(each).where(each.c.value == topic))
 
 
+def topic_mentions(session: Session, topic: str, since: datetime, until: datetime, *, negative: bool | None = None,
+                   limit: int = 5000) -> list[Mention]:
+    """Mentions of ``topic`` published in ``[since, until]`` (only negatives, or only the others, when
+    ``negative`` says so), newest first, at most ``limit`` — what an incident's page summarises."""
+    stmt = (select(*mention_columns())
+            .where(MentionRow.published_at >= since, MentionRow.published_at <= until, _has_topic(session, topic)))
+    if negative is not None:
+        label = MentionRow.sentiment_label
+        stmt = stmt.where(label == "negative" if negative else or_(label.is_(None), label != "negative"))
+    stmt = stmt.order_by(MentionRow.published_at.desc(), MentionRow.id.desc()).limit(limit)
+    return [to_mention(r) for r in session.execute(stmt)]
+
+
 def search_mentions(session: Session, query: MentionQuery, *, before_id: int | None = None,
                     limit: int = 50) -> list[Mention]:
     """Mentions matching every filter of ``query``, newest first (by published time, then id), at most

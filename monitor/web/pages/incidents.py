@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alerts.crisis_summary import CrisisSummary, summary_lines
 from monitor.app.reports.render import EVENT_KIND, STATUS, STEP_STATUS
 from monitor.app.service import incidents as service
 from monitor.app.service import users as user_service
@@ -137,6 +138,7 @@ def incident(request: Request, user: User) -> Response:
         "people": [u.name for u in user_service.listing(ctx) if not u.disabled] if may_act else [],
         "silence_durations": SILENCE_DURATIONS,
         "rules_interval": int(ctx.config.scheduler.rules_interval.total_seconds()),
+        "summary": summary_lines(CrisisSummary.from_json(d.incident.summary)),  # escaped by the template
     }
     return render(request, "incident.html", values)
 

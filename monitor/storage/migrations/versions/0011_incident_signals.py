@@ -1,4 +1,5 @@
-"""incident signals: the rules currently firing into an incident (one incident per crisis)
+"""incident signals and summary: the rules firing into an incident (one incident per crisis), and what
+people are angry about (主要诉求, 舆情热度, 最大传播) as of its latest page
 
 Revision ID: 0011
 Revises: 0010
@@ -16,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('incidents') as batch:
         batch.add_column(sa.Column('signals', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('summary', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('incidents') as batch:
+        batch.drop_column('summary')
         batch.drop_column('signals')
