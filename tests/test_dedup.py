@@ -9,7 +9,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from monitor.storage.models import MentionRow
-from sources.dedup import Deduper, hamming, repost_core, simhash, to_signed, to_unsigned, tokens
+import random
+
+from sources.dedup import Deduper, fingerprints, hamming, repost_core, to_signed, to_unsigned
 from sources.normalise import content_hash
 from tests.factories import T0, make_mention
 from tests.servers import LocalServer, Response
@@ -21,6 +23,11 @@ REPOSTS = [
     "转发 //@路过的猫:同感！我的也是 //@数码小白兔:" + POST,
     POST + "！！转发让更多人看到",
     "#星河手机发热# " + POST,
+]
+EDITED = [  # copies that are not reposts: words around it, a clause inserted, a feed's truncated description
+    "【转】" + POST + " via 微博",
+    POST.replace("烫手，", "烫手，说真的，"),
+    POST[:-5] + "…",
 ]
 DIFFERENT = [
     "星河手机X5拍照效果很好，夜景清晰，续航也不错，推荐购买",
@@ -39,26 +46,35 @@ def test_repost_core_is_the_reposted_original():
     assert repost_core("转发微博 //@甲:转发微博") == "转发微博 //@甲:转发微博"  # nothing but filler
 
 
-def test_simhash_basics():
-    a = simhash(tokens(POST))
-    assert a == simhash(tokens(POST)) and 0 <= a < 2 ** 64
+def test_fingerprint_basics():
+    [a] = fingerprints([POST])
+    assert a == fingerprints([POST])[0] == Deduper().fingerprint(POST) and 0 <= a < 2 ** 64
     assert to_unsigned(to_signed(a)) == a and -(2 ** 63) <= to_signed(a) < 2 ** 63
     assert hamming(a, a) == 0 and hamming(0, 2 ** 64 - 1) == 64
-    assert "[怒]" not in tokens("太差了[怒][怒]")
+    # a batch gives each text the fingerprint it has alone: no bigram spans two texts
+    texts = [POST, *DIFFERENT, "太差了！", "", "A" * 500, *REPOSTS, *EDITED]
+    assert fingerprints(texts) == [fingerprints([t])[0] for t in texts]
+    # emoticons, punctuation and case are not content
+    assert fingerprints([POST + "[怒][怒]"]) == [a]
+    assert fingerprints([POST.replace("X5", "x5").replace("，", ",")]) == [a]
+    # each bigram counts once: a run of 哈 cannot outweigh the post
+    assert fingerprints([POST + "哈" * 3]) == fingerprints([POST + "哈" * 300])
+    # too few distinct bigrams to compare: no fingerprint
+    assert fingerprints(["太差了！", "哈" * 50, "[怒]" * 20, ""], min_tokens=10) == [None] * 4
 
 
 def test_reposts_and_copies_join_the_first_story_different_posts_do_not():
     d = Deduper()
     root = mention(POST, source="weibo", external_id="root")
     copy = mention(POST, source="rsshub-mirror", external_id="copy")  # same text, another source
-    reposts = [mention(t, external_id=f"r{i}") for i, t in enumerate(REPOSTS)]
+    reposts = [mention(t, external_id=f"r{i}") for i, t in enumerate(REPOSTS + EDITED)]
     others = [mention(t, external_id=f"o{i}") for i, t in enumerate(DIFFERENT)]
     linked = d.link([root, copy, *reposts, *others])
     by_id = {m.external_id: m for m in linked}
     assert by_id["root"].duplicate_of is None and by_id["root"].simhash is not None
     assert (by_id["copy"].duplicate_of, by_id["copy"].dup_kind) == (("weibo", "root"), "exact")
-    for i in range(len(REPOSTS)):
-        assert (by_id[f"r{i}"].duplicate_of, by_id[f"r{i}"].dup_kind) == (("weibo", "root"), "near"), REPOSTS[i]
+    for i, text in enumerate(REPOSTS + EDITED):
+        assert (by_id[f"r{i}"].duplicate_of, by_id[f"r{i}"].dup_kind) == (("weibo", "root"), "near"), text
     assert all(by_id[f"o{i}"].duplicate_of is None for i in range(len(DIFFERENT)))
 
 
@@ -75,6 +91,53 @@ def test_window_and_capacity_bound_the_index():
     assert late.duplicate_of is None  # the first one is outside the window
     d.link([mention(t, external_id=f"x{i}", published_at=T0 + timedelta(hours=2)) for i, t in enumerate(DIFFERENT)])
     assert len(d) == 3
+
+
+def random_posts(n: int, seed: int = 5) -> list[str]:
+    """Unrelated texts: 30 characters drawn from 500 common ones (fingerprints far apart)."""
+    rng = random.Random(seed)
+    alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 500)]
+    return ["".join(rng.choice(alphabet) for _ in range(30)) for _ in range(n)]
+
+
+def test_the_index_grows_wraps_and_forgets_oldest_first():
+    posts = random_posts(2000)
+    d = Deduper(max_entries=1500)  # grows past its first 1024 slots, then reuses the oldest
+    d.link([mention(t, external_id=f"p{i}") for i, t in enumerate(posts)])
+    assert len(d) == 1500
+    kept, forgotten = posts[600], posts[400]  # the last 1500 (p500…p1999) are kept
+    [near, alone] = d.link([mention("转发让更多人看到 " + kept, external_id="near"),
+                            mention("转发让更多人看到 " + forgotten, external_id="alone")])
+    assert (near.duplicate_of, near.dup_kind) == (("weibo", "p600"), "near")
+    assert alone.duplicate_of is None
+
+
+def test_a_forgotten_entry_never_matches_even_before_its_slot_is_reused():
+    d = Deduper(max_entries=2)
+    d.link([mention(POST, external_id="root"), mention("太差了！", external_id="s1"),
+            mention("好评！", external_id="s2")])  # two short texts push the root out
+    [late] = d.link([mention(REPOSTS[2], external_id="late")])
+    assert late.duplicate_of is None
+
+
+def test_loaded_fingerprints_link_new_reposts_to_their_stored_root():
+    [fp] = fingerprints([POST])
+    d = Deduper()
+    assert d.load([("weibo", "root", content_hash(POST), to_signed(fp), T0 - timedelta(hours=1)),
+                   ("weibo", "short", content_hash("太差了"), None, T0)]) == 2
+    [copy, repost] = d.link([mention(POST, source="b", external_id="copy"), mention(REPOSTS[3], external_id="r")])
+    assert (copy.duplicate_of, copy.dup_kind) == (("weibo", "root"), "exact")
+    assert (repost.duplicate_of, repost.dup_kind) == (("weibo", "root"), "near")
+
+
+def test_the_closest_of_several_near_matches_wins_and_the_oldest_of_equals():
+    [fp] = fingerprints([POST])
+    far, close, close_too = fp ^ 0b111111111, fp ^ (0b111 << 20), fp ^ (0b111 << 40)  # 9, 3 and 3 bits away
+    rows = [("weibo", name, name, to_signed(f), T0) for name, f in (("far", far), ("close", close), ("close-too", close_too))]
+    d = Deduper()
+    d.load(rows)
+    [m] = d.link([mention(POST, external_id="new", published_at=T0 + timedelta(minutes=1))])
+    assert (m.duplicate_of, m.dup_kind) == (("weibo", "close"), "near")
 
 
 def test_stored_story_with_repost_count_survives_restart_and_all_copies_count(db, tmp_path):
