@@ -257,7 +257,7 @@ def run_daemon(config_path: Path, db_path: Path, rows: int, args) -> dict:
             if newest > rows and "first_poll" not in marks:
                 marks["first_poll"] = elapsed
                 marks["first_poll_cpu"] = wl.cpu_seconds(proc.pid)
-            if "first_poll" in marks and (stored_lines[0] >= 100 or elapsed > marks["first_poll"] + 30):
+            if "first_poll" in marks and (stored_lines[0] >= 100 or elapsed > marks["first_poll"] + 60):
                 break
             time.sleep(0.05)
         if killed is None:
