@@ -110,6 +110,9 @@ class RuleEngine:
             for rule in rules:
                 cfg = rule.config
                 mine = [m for m in batch if cfg.accepts(m)] if (cfg.sources or cfg.platforms) else batch
+                if not mine and (idle := rule.idle_until()) is not None and now < idle:
+                    rule.touch(now)  # nothing new and no timer due: the evaluation could not change anything
+                    continue
                 matches.extend(rule.add_data(mine, now))
         return matches
 

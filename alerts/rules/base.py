@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 from alerts.rules.measurements import Figures, Measurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PluginConfig
 from monitor.core.domain import Mention
+
+
+FOREVER = datetime.max.replace(tzinfo=timezone.utc)  # idle_until: nothing changes without new data
 
 
 class RuleConfig(PluginConfig):
@@ -109,6 +112,17 @@ class Rule(ABC):
 
     def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
         """Take a stored per-minute count (warm-up, older than the mentions replayed); no evaluation."""
+
+    def idle_until(self) -> datetime | None:
+        """Until when an evaluation without new data cannot change the rule's decision (None: it may
+        at any time). The engine then calls :meth:`touch` instead, so a poll costs the rules of the
+        topics it brought data for, and a rule's timers (a window edge, a bucket boundary, a recovery
+        delay) still fire on time. Must be conservative."""
+        return None
+
+    def touch(self, now: datetime) -> None:
+        """The bookkeeping of an evaluation at ``now`` that :meth:`idle_until` said changes nothing
+        (a condition that still holds moves the recovery clock, exactly as if evaluated)."""
 
     def tick(self, now: datetime) -> list[Match]:
         """Evaluate with no new data (time passing can end or start a condition)."""

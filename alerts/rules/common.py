@@ -119,6 +119,15 @@ class SlidingWindow(Generic[T]):
             left.append(heapq.heappop(self._visible)[2])
         return entered, left
 
+    def next_change(self) -> datetime | None:
+        """When the window next changes by time alone: an item's time comes, or the oldest one leaves."""
+        times = []
+        if self._future:
+            times.append(self._future[0][0])
+        if self._visible:
+            times.append(self._visible[0][0] + self.length)
+        return min(times, default=None)
+
     def items(self, now: datetime | None = None) -> list[T]:
         """The window's items as of the last advance — or as it would be at ``now`` (a scan)."""
         entries = sorted(self._visible, key=_key)
@@ -157,6 +166,10 @@ class TimeIndex(Generic[T]):
         """Forget visible items stamped at or before ``before``."""
         del self._visible[: bisect.bisect_right(self._visible, before, key=_time)]
 
+    def next_time(self) -> datetime | None:
+        """The time of the earliest item still waiting for its time."""
+        return self._future[0][0] if self._future else None
+
     def window(self, start: datetime, end: datetime) -> list[T]:
         lo = bisect.bisect_right(self._visible, start, key=_time)
         hi = bisect.bisect_right(self._visible, end, key=_time)
@@ -175,6 +188,11 @@ def _key(entry: tuple) -> tuple[datetime, int]:
     return entry[0], entry[1]
 
 
+def earliest(*times: datetime | None) -> datetime | None:
+    """The earliest of the times given (None where there is none)."""
+    return min((t for t in times if t is not None), default=None)
+
+
 class Hysteresis:
     """Firing / recovered bookkeeping shared by the rule types.
 
@@ -188,12 +206,25 @@ class Hysteresis:
         self.resolve_after = resolve_after
         self.severity: Severity | None = None
         self.last_true: datetime | None = None
+        self.holds = False  # the condition at the last update
+
+    def due(self) -> datetime | None:
+        """When the recovery delay ends for a firing rule whose condition stopped holding, else None."""
+        if self.severity is not None and not self.holds and self.last_true is not None:
+            return self.last_true + self.resolve_after
+        return None
+
+    def touch(self, now: datetime) -> None:
+        """An update at ``now`` with the condition unchanged since the last one (skipped by the engine)."""
+        if self.holds and self.last_true is not None:
+            self.last_true = max(self.last_true, now)
 
     @property
     def firing(self) -> bool:
         return self.severity is not None
 
     def update(self, now: datetime, severity: Severity | None) -> tuple[str, Severity] | None:
+        self.holds = severity is not None
         if severity is not None:
             self.last_true = now if self.last_true is None else max(self.last_true, now)
             if self.severity is None or severity > self.severity:

@@ -18,8 +18,8 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_note, crisis_words, level_for, \
+from alerts.rules.base import FOREVER, Match, Rule, RuleConfig
+from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, earliest, TimeIndex, crisis_note, crisis_words, level_for, \
     with_crisis
 from alerts.rules.measurements import InfluencerMeasurement
 from monitor.core.severity import Severity
@@ -54,6 +54,12 @@ class InfluencerRule(Rule):
         super().__init__(config, topic, started_at)
         self._pending: TimeIndex[Mention] = TimeIndex()
         self._state = Hysteresis(config.resolve_after)
+
+    def idle_until(self) -> datetime | None:
+        if self._state.holds:  # a hit holds only for its batch: the next evaluation ends it
+            return None
+        # without new data nothing hits: only a waiting mention's time or the recovery delay can matter
+        return earliest(self._pending.next_time(), self._state.due()) or FOREVER
 
     def history_needed(self) -> timedelta:
         return self.config.resolve_after

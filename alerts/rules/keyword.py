@@ -20,8 +20,8 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, TimeIndex, crisis_words
+from alerts.rules.base import FOREVER, Match, Rule, RuleConfig
+from alerts.rules.common import EVIDENCE_SIZE, Hysteresis, earliest, TimeIndex, crisis_words
 from alerts.rules.measurements import KeywordMeasurement
 from nlp.crisis import raises_severity
 from monitor.core.severity import Severity
@@ -61,6 +61,12 @@ class KeywordRule(Rule):
         self._levels = config.term_levels
         self._pending: TimeIndex[Mention] = TimeIndex()
         self._state = Hysteresis(config.resolve_after)
+
+    def idle_until(self) -> datetime | None:
+        if self._state.holds:  # a hit holds only for its batch: the next evaluation ends it
+            return None
+        # without new data nothing hits: only a waiting mention's time or the recovery delay can matter
+        return earliest(self._pending.next_time(), self._state.due()) or FOREVER
 
     def history_needed(self) -> timedelta:
         return self.config.resolve_after

@@ -21,8 +21,8 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
+from alerts.rules.base import FOREVER, Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis, earliest, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
     with_crisis
 from alerts.rules.measurements import NegativeShareMeasurement
 from monitor.core.severity import Severity
@@ -52,6 +52,14 @@ class NegativeShareRule(Rule):
         self._recent: SlidingWindow[Mention] = SlidingWindow(config.window)
         self._total = self._negative = self._raising = 0  # raising: negatives with a severity-raising word
         self._state = Hysteresis(config.resolve_after)
+
+    def idle_until(self) -> datetime | None:
+        if self._recent.now is None:
+            return None
+        return earliest(self._recent.next_change(), self._state.due()) or FOREVER
+
+    def touch(self, now: datetime) -> None:
+        self._state.touch(now)
 
     def history_needed(self) -> timedelta:
         return self.config.window

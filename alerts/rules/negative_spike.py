@@ -33,7 +33,7 @@ from typing import Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
+from alerts.rules.common import Hysteresis, earliest, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
     with_crisis
 from alerts.rules.measurements import NegativeSpikeMeasurement
 from alerts.rules.spike_model import DAY, BucketBaseline
@@ -156,6 +156,17 @@ class NegativeSpikeRule(Rule):
         return sum(e[0] for e in entries), sum(e[1] for e in entries)
 
     # -- evaluation ----------------------------------------------------------------------------
+    def idle_until(self) -> datetime | None:
+        last = self._recent.now
+        if last is None:
+            return None
+        return earliest(self.model.start(self.model.index(last) + 1),  # a new bucket decides afresh
+                        self._recent.next_change(), self._state.due(),
+                        None if self.is_warm(last) else self._coverage_start + self.warmup)
+
+    def touch(self, now: datetime) -> None:
+        self._state.touch(now)
+
     def history_needed(self) -> timedelta:
         return self.model.history() + self.window
 

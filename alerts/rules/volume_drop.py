@@ -24,7 +24,7 @@ from typing import ClassVar, Literal, Sequence
 from pydantic import Field
 
 from alerts.rules.base import Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis
+from alerts.rules.common import Hysteresis, earliest
 from alerts.rules.measurements import Measurement
 from alerts.rules.spike_model import BucketBaseline
 from monitor.core.configtypes import PositiveDuration, format_duration
@@ -73,6 +73,7 @@ class VolumeDropRule(Rule):
                                     seasonal_weight=config.seasonal_weight, floor=0.01)
         self.model.cover(started_at)
         self._state = Hysteresis(config.resolve_after)
+        self._last: datetime | None = None  # when last evaluated
 
     # -- input: every mention counts, by publication time -------------------------------
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
@@ -109,7 +110,17 @@ class VolumeDropRule(Rule):
         return (warm and mu is not None and mu >= self.config.min_expected
                 and self.model.count(j) <= self.config.max_ratio * mu)
 
+    def idle_until(self) -> datetime | None:
+        if self._last is None:
+            return None
+        # complete buckets change only at a boundary
+        return earliest(self.model.start(self.model.index(self._last) + 1), self._state.due())
+
+    def touch(self, now: datetime) -> None:
+        self._state.touch(now)
+
     def _evaluate(self, now: datetime) -> list[Match]:
+        self._last = now
         last = self.model.index(now) - 1
         confirmed = all(self._dropped(j) for j in range(last - self.config.confirm + 1, last + 1))
         severity = None
