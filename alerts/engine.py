@@ -22,8 +22,11 @@ from monitor.core.domain import Mention
 
 class RuleEngine:
     def __init__(self, rules: Sequence[RuleConfig], topics: Sequence[str], started_at: datetime,
-                 sources: Sequence[Any] = ()):
-        """``sources``: the source configs (``name``, ``expect_every``) for source-scoped rules."""
+                 sources: Sequence[Any] = (), snapshot_sources: Iterable[str] = ()):
+        """``sources``: the source configs (``name``, ``expect_every``) for source-scoped rules;
+        ``snapshot_sources``: sources read whole every poll (hot lists): their entries are a list's
+        state, not people talking — they reach only the rules that take snapshots, never volume."""
+        self.snapshot_sources = frozenset(snapshot_sources)
         from alerts.rules.source_health import default_config
 
         self._by_topic: dict[str, list[Rule]] = defaultdict(list)
@@ -101,19 +104,34 @@ class RuleEngine:
 
     def add_data(self, mentions: Sequence[Mention], now: datetime) -> list[Match]:
         per_topic: dict[str, list[Mention]] = defaultdict(list)
+        lists: dict[str, list[Mention]] = defaultdict(list)  # hot-list entries (stored ones, at a warm-up)
         for m in mentions:
             for topic in m.topics:
-                per_topic[topic].append(m)
+                (lists if m.source in self.snapshot_sources else per_topic)[topic].append(m)
         matches: list[Match] = []
         for topic, rules in self._by_topic.items():
-            batch = per_topic.get(topic, [])
             for rule in rules:
                 cfg = rule.config
+                batch = (lists if getattr(rule, "takes_snapshots", False) else per_topic).get(topic, [])
                 mine = [m for m in batch if cfg.accepts(m)] if (cfg.sources or cfg.platforms) else batch
                 if not mine and (idle := rule.idle_until()) is not None and now < idle:
                     rule.touch(now)  # nothing new and no timer due: the evaluation could not change anything
                     continue
                 matches.extend(rule.add_data(mine, now))
+        return matches
+
+    def observe_snapshot(self, source: str, mentions: Sequence[Mention], now: datetime) -> list[Match]:
+        """One whole poll of a hot list (``source``), every entry in list order: each topic's rules that
+        take snapshots get the topic's entries in it — none at all is news too (it dropped off)."""
+        per_topic: dict[str, list[Mention]] = defaultdict(list)
+        for m in mentions:
+            for topic in m.topics:
+                per_topic[topic].append(m)
+        matches: list[Match] = []
+        for topic, rules in self._by_topic.items():
+            for rule in rules:
+                if getattr(rule, "takes_snapshots", False) and (not rule.config.sources or source in rule.config.sources):
+                    matches.extend(rule.observe_snapshot(source, per_topic.get(topic, []), now))
         return matches
 
     def tick(self, now: datetime) -> list[Match]:

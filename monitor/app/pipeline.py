@@ -76,7 +76,8 @@ class Pipeline:
         self.crisis = CrisisLexicon.from_config(config.crisis)
         self.scorer = scorer if scorer is not None else scorer_from_config(config)
         self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock(),
-                                sources=[s for s in config.sources if s.enabled])
+                                sources=[s for s in config.sources if s.enabled],
+                                snapshot_sources={n for n, s in self.sources.items() if getattr(s, "snapshot", False)})
         self.deduper = Deduper()
         self._dedup_loaded = False
         self.incidents = IncidentManager.from_config(db, config)
@@ -158,15 +159,27 @@ class Pipeline:
         report.skipped = list(result.skipped)
         # Parsing and scoring (most of the CPU) run outside the lock, so polls overlap; what needs
         # one order — dedup's story index, storing, the rules, incidents — runs under it.
-        mentions = self._new_only(source_name, self._normalise(source, result, now, report))
+        # A hot list (a snapshot source) is read whole every poll: every entry is scored and matched to
+        # topics, for the rules that watch lists see what left it too; only new entries are stored.
+        snapshot = getattr(source, "snapshot", False) and not result.not_modified
+        every = self._normalise(source, result, now, report)
+        mentions = self._new_only(source_name, every)
         cancel.current().check()  # a cancelled poll stops between stages (pushes are never cancelled)
         with self.metrics.scoring.time():
-            mentions = self._score(mentions)
+            scored = self._score(_unique(every) if snapshot else mentions)
+        new = {m.external_id for m in mentions}
+        mentions = [m for m in scored if m.external_id in new] if snapshot else scored
         cancel.current().check()
         with self._lock:
-            stored = self._store(source, result, self._link_stories(mentions), now)
+            stored = self._store(source, result, mentions if snapshot else self._link_stories(mentions), now,
+                                 volume=not snapshot)
             report.stored = len(stored)
-            matches = self.rules.add_data(stored, now)
+            if snapshot:
+                with_ids = {m.external_id: m for m in stored}
+                matches = self.rules.observe_snapshot(source_name, [with_ids.get(m.external_id, m) for m in scored],
+                                                      now)
+            else:
+                matches = self.rules.add_data(stored, now)
             self.metrics.rule_evaluations.inc()
             matches += self.rules.observe_poll(source_name, True, None, len(stored), now)
             alerts = self.incidents.handle(matches, now)
@@ -233,9 +246,7 @@ class Pipeline:
 
     def _new_only(self, source_name: str, mentions: list[Mention]) -> list[Mention]:
         """Drop items stored before (by external id) and repeats within the batch."""
-        unique: dict[str, Mention] = {}
-        for m in mentions:
-            unique.setdefault(m.external_id, m)
+        unique = {m.external_id: m for m in _unique(mentions)}
         with self.db.session() as s:
             known = repo.known_external_ids(s, source_name, unique)
         return [m for key, m in unique.items() if key not in known]
@@ -261,10 +272,13 @@ class Pipeline:
                                crisis_words=self.crisis.find_folded(folded)))
         return out
 
-    def _store(self, source: Source, result: FetchResult, mentions: list[Mention], now: datetime) -> list[Mention]:
+    def _store(self, source: Source, result: FetchResult, mentions: list[Mention], now: datetime, *,
+               volume: bool = True) -> list[Mention]:
+        """``volume``: the mentions count as people talking (not a hot list's entries)."""
         with self.db.session() as s:  # items, their counts and the cursor in one transaction
             stored = repo.insert_mentions(s, mentions)
-            counts.add(s, stored)
+            if volume:
+                counts.add(s, stored)
             repo.record_poll_success(s, source.name, source.config.type, result.state, now, len(stored))
         return stored
 
@@ -282,3 +296,11 @@ class Pipeline:
             source.close()
         for channel in self.notifier.channels:
             channel.close()
+
+
+def _unique(mentions: list[Mention]) -> list[Mention]:
+    """The first mention of each external id, in order."""
+    seen: dict[str, Mention] = {}
+    for m in mentions:
+        seen.setdefault(m.external_id, m)
+    return list(seen.values())
