@@ -11,6 +11,9 @@
   the fetcher's sockets are known to :class:`AbortableBackend` (an httpcore network backend), and
   at the deadline, or on cancel, another thread shuts them down, so the blocked read returns at
   once and the request fails.
+
+httpcore is imported by the first backend, not with this module (loading a config imports the
+sources, and needs no HTTP client): its stream and backend classes are matched by their methods.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
-
 from monitor.core.cancel import CancelToken
+
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
 
 
 def host_of(url: str) -> str:
@@ -93,8 +97,8 @@ def configure_hosts(sources: Iterable[Any], hosts: Mapping[str, int]) -> dict[st
     return {**smallest, **{h.lower(): n for h, n in hosts.items()}}
 
 
-class _Stream(httpcore.NetworkStream):
-    """A network stream its backend can abort from another thread."""
+class _Stream:
+    """A network stream (an ``httpcore.NetworkStream``) its backend can abort from another thread."""
 
     def __init__(self, inner: httpcore.NetworkStream, backend: "AbortableBackend"):
         self._inner, self._backend = inner, backend
@@ -128,17 +132,20 @@ class _Stream(httpcore.NetworkStream):
             pass  # already closed
 
 
-class AbortableBackend(httpcore.NetworkBackend):
-    """httpcore's synchronous backend, remembering the open streams so that :meth:`abort` can end them."""
+class AbortableBackend:
+    """httpcore's synchronous backend (an ``httpcore.NetworkBackend``), remembering the open streams so
+    that :meth:`abort` can end them."""
 
     def __init__(self) -> None:
+        import httpcore
+
         self._inner = httpcore.SyncBackend()
         self._lock = threading.Lock()
         self._streams: set[_Stream] = set()
         self._aborted = False  # until rearm(): a stream connected after an abort is aborted at once
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options=None) -> httpcore.NetworkStream:
+                    socket_options=None) -> _Stream:
         return self._track(_Stream(self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
                                                            socket_options=socket_options), self))
 

@@ -3,10 +3,17 @@ slow-down on 429/418/403, per-host concurrency, proxy."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +25,8 @@ from sources.base import SourceState
 from tests.servers import LocalServer, Request, Response
 from tests.source_helpers import RSS_TYPE, feed_bytes, make_pipeline
 from monitor.storage.models import SourceStateRow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fetcher(**kw) -> tuple[HttpFetcher, list[float]]:
@@ -269,3 +278,69 @@ def test_a_connection_made_while_a_request_is_being_aborted_is_aborted_too():
         with pytest.raises(httpcore.ReadTimeout):
             stream.read(10, timeout=0.2)
         stream.close()
+
+
+# --- TLS: one context for every source (issue 11) ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS tests need the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return d / "cert.pem", d / "key.pem"
+
+
+def https_server(handler, tls_cert) -> tuple[LocalServer, str]:
+    """A LocalServer speaking HTTPS with ``tls_cert``, and its https:// URL."""
+    server = LocalServer(handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*tls_cert)
+    httpd = server._httpd  # the test server has no TLS option: its listening socket is wrapped here
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    return server, server.url.replace("http://", "https://")
+
+
+def test_a_certificate_no_trusted_authority_signed_is_refused(tls_cert):
+    server, url = https_server(lambda req: Response(200, b"secret"), tls_cert)
+    with server:
+        with pytest.raises(FetchError) as info:
+            fetcher(retries=0)[0].get(url + "/feed")
+    assert "CERTIFICATE_VERIFY_FAILED" in info.value.reason
+    assert server.requests == []
+
+
+SOURCES_OVER_TLS = """
+import json, ssl, sys
+made = []
+real = ssl.create_default_context
+def counting(*args, **kwargs):
+    made.append(1)
+    return real(*args, **kwargs)
+ssl.create_default_context = counting  # counts the contexts httpx builds; builds them as before
+from sources.http import HttpFetcher
+fetchers = [HttpFetcher(f"s{i}", user_agent=f"ua-{i}", headers={"X-Source": str(i)}, timeout=5 + i)
+            for i in range(20)]
+bodies = [f.get(sys.argv[1] + f"/feed/{i}").body.decode() for i, f in enumerate(fetchers)]
+print(json.dumps({"contexts": len(made), "bodies": bodies}))
+"""
+
+
+def test_twenty_sources_share_one_tls_context_that_trusts_ssl_cert_file(tls_cert):
+    """In a fresh process (the context is built once per process): SSL_CERT_FILE is honoured, every
+    source keeps its own headers and user agent, and only one context is built for all of them."""
+    server, url = https_server(lambda req: Response(200, req.path.encode()), tls_cert)
+    env = {**os.environ, "SSL_CERT_FILE": str(tls_cert[0]), "PYTHONPATH": str(ROOT)}
+    env.pop("SSL_CERT_DIR", None)
+    with server:
+        run = subprocess.run([sys.executable, "-c", SOURCES_OVER_TLS, url], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["bodies"] == [f"/feed/{i}" for i in range(20)]
+    assert result["contexts"] == 1
+    assert sorted((r.headers["user-agent"], r.headers["x-source"]) for r in server.requests) == \
+        sorted((f"ua-{i}", str(i)) for i in range(20))

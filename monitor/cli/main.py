@@ -13,26 +13,44 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from monitor.app.config import load_config, parse_config
-from monitor.app.service import Context, local_time
-from monitor.app.service import incidents as incident_service
-from monitor.app.service.sources import source_views
+from monitor.cli.tables import Styled, print_table
 from monitor.core.errors import ConfigError, MonitorError, UsageError
 from monitor.core.severity import Severity
 
+# Start-up is part of every command: modules that cost more than a few milliseconds (the config's
+# plugins, the database, rich, the daemon, the console) are imported inside the commands using them.
 app = typer.Typer(help="舆情哨兵 — public-opinion monitoring and crisis alerts.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 incidents_app = typer.Typer(help="List, inspect and work incidents.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use (rich costs tens of milliseconds; many commands print one line)."""
+
+    def __init__(self, **kwargs):
+        self._kwargs, self._console = kwargs, None
+
+    def get(self):
+        """The Console itself (to hand to rich's own classes: progress bars, live displays)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.get(), name)
+
+
+out = _LazyConsole()
+err = _LazyConsole(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="MONITOR_CONFIG",
                          help="YAML config file (default: built-in defaults, data in $MONITOR_DATA_DIR or ./data).")
@@ -66,13 +84,17 @@ def setup_logging(level: str) -> None:
 
 
 def _config(path: Optional[Path]):
+    from monitor.app.config import load_config, parse_config
+
     if path is not None:
         return load_config(path)
     return parse_config(f"data_dir: {json.dumps(os.environ.get('MONITOR_DATA_DIR', 'data'))}\n", label="(defaults)")
 
 
-def _ctx(path: Optional[Path]) -> Context:
+def _ctx(path: Optional[Path]):
     """The services' context for ``--config`` (read when first needed; the database opened when first used)."""
+    from monitor.app.service import Context
+
     return Context(loader=lambda: _config(path))
 
 
@@ -80,19 +102,25 @@ def _actor(actor: Optional[str]) -> str:
     return actor or os.environ.get("MONITOR_ACTOR") or getpass.getuser()
 
 
-def _now():
-    from monitor.app.pipeline import utcnow
-
-    return utcnow()
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _local(dt, tz: str) -> str:
+    from monitor.app.service import local_time
+
     return local_time(dt, tz)
 
 
-def _severity(value: str) -> str:
+def _incidents():
+    from monitor.app.service import incidents
+
+    return incidents
+
+
+def _severity(value: str) -> Styled:
     severity = Severity(value)
-    return f"[{severity.terminal_style}]{severity.value}[/]"
+    return Styled(severity.value, severity.terminal_style)
 
 
 # -- run ------------------------------------------------------------------------------
@@ -108,9 +136,10 @@ def run(config: Optional[Path] = ConfigOpt,
 
         from monitor.web.app import create_app
 
-        raise typer.Exit(run_demo(out, web=create_app))
+        raise typer.Exit(run_demo(out.get(), web=create_app))
     if config is None:
         raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
+    from monitor.app.config import load_config
     from monitor.app.daemon import Daemon
     from monitor.web.app import create_app  # served on the daemon's listener when the config has `console:`
 
@@ -122,6 +151,8 @@ def run(config: Optional[Path] = ConfigOpt,
 @cli_errors
 def check_config(file: Path = typer.Argument(..., help="YAML config file to validate.")) -> None:
     """Validate a config file without starting anything (exit 2 if invalid)."""
+    from monitor.app.config import load_config
+
     cfg = load_config(file)
     typer.echo(f"{file}: ok — {len(cfg.sources)} sources, {len(cfg.topics)} topics, "
                f"{len(cfg.rules)} rules, {len(cfg.channels)} channels")
@@ -154,22 +185,18 @@ def list_incidents(config: Optional[Path] = ConfigOpt,
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List incidents, newest first."""
     ctx = _ctx(config)
-    rows = incident_service.list_incidents(ctx, _now(), status=status, since=since)
+    rows = _incidents().list_incidents(ctx, _now(), status=status, since=since)
     if as_json:
         print(json.dumps([_incident_json(r) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         typer.echo("no incidents")
         return
-    table = Table(title="事件 incidents")
-    for col in ("#", "级别", "状态", "话题", "规则", "开始", "确认", "解决", "原因"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(str(r.id), _severity(r.severity), STATUS_LABEL.get(r.status, r.status),
-                      r.topic, r.rule, _local(r.opened_at, ctx.tz),
-                      f"{_local(r.acked_at, ctx.tz)} {r.acked_by or ''}".strip(),
-                      f"{_local(r.resolved_at, ctx.tz)} {r.resolved_by or ''}".strip(), r.reason)
-    out.print(table)
+    print_table(out, "事件 incidents", ("#", "级别", "状态", "话题", "规则", "开始", "确认", "解决", "原因"), [
+        (str(r.id), _severity(r.severity), STATUS_LABEL.get(r.status, r.status), r.topic, r.rule,
+         _local(r.opened_at, ctx.tz), f"{_local(r.acked_at, ctx.tz)} {r.acked_by or ''}".strip(),
+         f"{_local(r.resolved_at, ctx.tz)} {r.resolved_by or ''}".strip(), r.reason)
+        for r in rows])
 
 
 def _incident_json(r) -> dict:
@@ -188,7 +215,7 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show one incident: summary, numbers, evidence and timeline."""
     ctx = _ctx(config)
-    view = incident_service.view(ctx, incident_id)
+    view = _incidents().view(ctx, incident_id)
     r, events, mentions = view.incident, view.events, view.mentions
     if as_json:
         doc = _incident_json(r) | {
@@ -201,7 +228,8 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
-    out.print(f"[bold]#{r.id} {r.title}[/bold]  级别 {_severity(r.severity)}  "
+    severity = Severity(r.severity)
+    out.print(f"[bold]#{r.id} {r.title}[/bold]  级别 [{severity.terminal_style}]{severity.value}[/]  "
               f"状态 {STATUS_LABEL.get(r.status, r.status)}", highlight=False)
     out.print(f"原因：{r.reason}", highlight=False)
     out.print("数据：" + json.dumps(r.numbers, ensure_ascii=False), highlight=False)
@@ -218,12 +246,8 @@ def show_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
             out.print(f"  {mark} {st.position}. {st.title}（{st.owner}{due}）{who}", highlight=False)
             if st.reply:
                 out.print(f"      回复模板：{st.reply}", highlight=False, style="dim")
-    timeline = Table(title="时间线 timeline")
-    for col in ("时间", "事件", "操作人", "说明"):
-        timeline.add_column(col, overflow="fold")
-    for e in events:
-        timeline.add_row(_local(e.at, ctx.tz), e.kind, e.actor, e.message)
-    out.print(timeline)
+    print_table(out, "时间线 timeline", ("时间", "事件", "操作人", "说明"),
+                [(_local(e.at, ctx.tz), e.kind, e.actor, e.message) for e in events])
 
 
 @incidents_app.command("ack")
@@ -232,7 +256,7 @@ def ack_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                  actor: Optional[str] = ActorOpt,
                  note: Optional[str] = NoteOpt) -> None:
     """Acknowledge an open incident."""
-    r = incident_service.acknowledge(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
+    r = _incidents().acknowledge(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} acknowledged by {r.acked_by}")
 
 
@@ -242,7 +266,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
                      actor: Optional[str] = ActorOpt,
                      note: Optional[str] = NoteOpt) -> None:
     """Resolve an incident."""
-    r = incident_service.resolve(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
+    r = _incidents().resolve(_ctx(config), incident_id, actor=_actor(actor), now=_now(), note=note)
     typer.echo(f"#{r.id} resolved by {r.resolved_by}")
 
 
@@ -251,7 +275,7 @@ def resolve_incident(incident_id: int, config: Optional[Path] = ConfigOpt,
 def note_incident(incident_id: int, text: str, config: Optional[Path] = ConfigOpt,
                   actor: Optional[str] = ActorOpt) -> None:
     """Add a note to an incident's timeline."""
-    incident_service.add_note(_ctx(config), incident_id, text, actor=_actor(actor), now=_now())
+    _incidents().add_note(_ctx(config), incident_id, text, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id}: note added")
 
 
@@ -262,7 +286,7 @@ def step_incident(incident_id: int, position: int,
                   config: Optional[Path] = ConfigOpt,
                   actor: Optional[str] = ActorOpt) -> None:
     """Mark step N of the incident's response plan done (or skipped / pending again)."""
-    step = incident_service.set_step(_ctx(config), incident_id, position, status, actor=_actor(actor), now=_now())
+    step = _incidents().set_step(_ctx(config), incident_id, position, status, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} step {step.position} ({step.title}): {step.status}")
 
 
@@ -271,7 +295,7 @@ def step_incident(incident_id: int, position: int,
 def assign_incident(incident_id: int, person: str, config: Optional[Path] = ConfigOpt,
                     actor: Optional[str] = ActorOpt) -> None:
     """Assign an incident to a person."""
-    incident_service.assign(_ctx(config), incident_id, person, actor=_actor(actor), now=_now())
+    _incidents().assign(_ctx(config), incident_id, person, actor=_actor(actor), now=_now())
     typer.echo(f"#{incident_id} assigned to {person}")
 
 
@@ -281,6 +305,8 @@ def assign_incident(incident_id: int, person: str, config: Optional[Path] = Conf
 def sources(config: Optional[Path] = ConfigOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List sources with their health: failing / erroring / stale / ok, stale for, last success, last error."""
+    from monitor.app.service.sources import source_views
+
     ctx = _ctx(config)
     views = source_views(ctx, _now())
     rows = [{
@@ -294,17 +320,16 @@ def sources(config: Optional[Path] = ConfigOpt,
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title="数据源 sources")
-    for col in ("name", "type", "health", "stale for", "last success", "failures", "stored", "last error"):
-        table.add_column(col, overflow="fold")
+    table = []
     for r, v in zip(rows, views):
         stale = r["stale_for"] or "-"
         if r["expect_every"]:
             stale += f" (expect ≤{r['expect_every']})"
-        table.add_row(r["name"], r["type"], f"[{HEALTH_STYLE.get(v.state, 'dim')}]{v.state}[/]", stale,
+        table.append((r["name"], r["type"], Styled(v.state, HEALTH_STYLE.get(v.state, "dim")), stale,
                       _local(v.last_success_at, ctx.tz),
-                      str(r["consecutive_failures"]), str(r["items_stored"]), r["last_error"] or "")
-    out.print(table)
+                      str(r["consecutive_failures"]), str(r["items_stored"]), r["last_error"] or ""))
+    print_table(out, "数据源 sources",
+                ("name", "type", "health", "stale for", "last success", "failures", "stored", "last error"), table)
 
 
 def _span(td) -> Optional[str]:

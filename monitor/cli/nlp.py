@@ -18,7 +18,6 @@ from typing import List, Optional
 
 import typer
 
-from monitor.app.service import sentiment as service
 from monitor.cli.main import ConfigOpt, _actor, _ctx, _now, app, cli_errors, out
 
 nlp_app = typer.Typer(help="Sentiment models: train, evaluate, score.", no_args_is_help=True)
@@ -26,6 +25,12 @@ app.add_typer(nlp_app, name="nlp")
 
 ModelOpt = typer.Option(None, "--model", "-m",
                         help="Model file (default: the one the config names, else the default model).")
+
+
+def _service():
+    from monitor.app.service import sentiment  # jieba, the models: only for these commands
+
+    return sentiment
 
 
 def _print_json(doc: dict) -> None:
@@ -45,7 +50,7 @@ def train_cmd(files: Optional[List[Path]] = typer.Argument(None, help="Labelled 
     """Train a sentiment model and write it to --out; prints a JSON summary."""
     from monitor.app.progress import progress_counter
 
-    _print_json(service.train(_ctx(config), files or [], out_path, from_feedback=from_feedback, algorithm=algorithm,
+    _print_json(_service().train(_ctx(config), files or [], out_path, from_feedback=from_feedback, algorithm=algorithm,
                               workers=workers, progress=progress_counter))
 
 
@@ -59,7 +64,7 @@ def eval_cmd(file: Optional[Path] = typer.Argument(None, help="Labelled file (sa
              baseline: Optional[Path] = typer.Option(None, "--baseline", help="The 'before' model for --feedback."),
              config: Optional[Path] = ConfigOpt) -> None:
     """Evaluate a model; prints one JSON object (accuracy, macro_f1, n, docs_per_s, model)."""
-    _print_json(service.evaluate(_ctx(config), file, model=model, on_feedback=use_feedback, baseline=baseline))
+    _print_json(_service().evaluate(_ctx(config), file, model=model, on_feedback=use_feedback, baseline=baseline))
 
 
 @nlp_app.command("score")
@@ -68,7 +73,7 @@ def score_cmd(texts: List[str] = typer.Argument(..., help="Texts to score."), mo
               as_json: bool = typer.Option(False, "--json", help="One JSON object per text."),
               config: Optional[Path] = ConfigOpt) -> None:
     """Score texts: label, score, crisis words and the cleaned text."""
-    for r in service.score(_ctx(config), texts, model=model):
+    for r in _service().score(_ctx(config), texts, model=model):
         if as_json:
             _print_json({"label": r.label, "score": round(r.score, 4), "crisis_words": list(r.crisis_words),
                          "cleaned": r.cleaned, "scored": r.scored, "model": r.model})
@@ -85,6 +90,6 @@ def label_cmd(mention_id: int = typer.Argument(..., help="Stored mention id (see
               actor: Optional[str] = typer.Option(None, "--as", help="Who labels (default: OS user)."),
               config: Optional[Path] = ConfigOpt) -> None:
     """Correct a stored mention's sentiment (training data for `monitor nlp train --from-feedback`)."""
-    fb = service.label(_ctx(config), mention_id, label, actor=_actor(actor), now=_now())
+    fb = _service().label(_ctx(config), mention_id, label, actor=_actor(actor), now=_now())
     was = f"{fb.previous_label} {fb.previous_score:.2f}" if fb.previous_score is not None else fb.previous_label
     typer.echo(f"#{mention_id}: labelled {fb.label} by {fb.actor} (model said {was or 'nothing'})")

@@ -21,15 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from alerts.rules.negative_spike import NegativeSpikeConfig
 from monitor.cli.main import app, cli_errors, err
-from monitor.app.config import load_config
-from monitor.core.configtypes import parse_duration
 from monitor.core.errors import UsageError
-from monitor.app.progress import progress_counter
-from monitor.app.replay import (DEFAULT_TOPIC, DETECTIONS, load_counts, load_mentions, load_windows, replay_counts,
-                                replay_mentions, score_pages, summary_lines)
-from nlp.topics import Topic, TopicMatcher
+
+DEFAULT_TOPIC = "全部"  # monitor.app.replay.DEFAULT_TOPIC, spelled out: the rules and storage load only when replaying
 
 
 @app.command("replay")
@@ -49,6 +44,13 @@ def replay(
     tz: str = typer.Option("UTC", "--tz", help="Time zone of timestamps written without an offset."),
 ) -> None:
     """Run rules over recorded mentions or counts; print the pages they would send (nothing is sent)."""
+    from alerts.rules.negative_spike import NegativeSpikeConfig
+    from monitor.app.config import load_config
+    from monitor.app.progress import progress_counter
+    from monitor.app.replay import (DETECTIONS, load_counts, load_mentions, load_windows, replay_counts,
+                                    replay_mentions, score_pages, summary_lines)
+    from monitor.core.configtypes import parse_duration
+
     if (mentions is None) == (counts is None):
         raise UsageError("give either a JSONL file of mentions or --counts FILE.csv (one of them)")
     zone = _zone(tz)
@@ -94,7 +96,9 @@ def _zone(name: str):
         raise UsageError(f"--tz: unknown time zone {name!r}, expected e.g. Asia/Shanghai") from None
 
 
-def _spike_config(cfg, name: str | None) -> NegativeSpikeConfig:
+def _spike_config(cfg, name: str | None):
+    from alerts.rules.negative_spike import NegativeSpikeConfig
+
     if cfg is None:
         if name is not None:
             raise UsageError("--rule needs --config")
@@ -111,6 +115,8 @@ def _spike_config(cfg, name: str | None) -> NegativeSpikeConfig:
 def _with_topics(data, cfg, default: str):
     """Mentions without topics get the config's topic matches, else ``default``."""
     from dataclasses import replace
+
+    from nlp.topics import Topic, TopicMatcher
 
     match = None
     if cfg is not None and cfg.topics:

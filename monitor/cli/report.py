@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import typer
 
-from monitor.app.reports import progress_bar
-from monitor.app.service import reports as service
 from monitor.cli.main import ConfigOpt, _ctx, _now, app, cli_errors, err
 
 report_app = typer.Typer(help="复盘 reports: one incident, a day, a period — as .html or .md.", no_args_is_help=True)
@@ -20,6 +21,16 @@ app.add_typer(report_app, name="report")
 OutOpt = typer.Option(..., "--out", "-o", help="Where to write: FILE.html (chart inline) or FILE.md (chart as FILE.svg).")
 TopOpt = typer.Option(10, "--top", min=1, max=100, help="How many negative mentions and authors to list.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+@contextmanager
+def _reporting(quiet: bool) -> Iterator[tuple]:
+    """The reports service (charts, templates: loaded for these commands only) and a progress bar's ``track``."""
+    from monitor.app.reports import progress_bar
+    from monitor.app.service import reports
+
+    with progress_bar(err.get(), quiet=quiet) as track:
+        yield reports, track
 
 
 def _done(files: list[Path], what: str) -> None:
@@ -33,7 +44,7 @@ def report_incident(incident_id: int, out: Path = OutOpt, config: Optional[Path]
                     after: str = typer.Option("1h", "--after", help="… until this long after its last activity."),
                     top: int = TopOpt, quiet: bool = QuietOpt) -> None:
     """The review of one incident: timeline, TTA/TTR, volume chart, top negatives, plan steps."""
-    with progress_bar(err, quiet=quiet) as track:
+    with _reporting(quiet) as (service, track):
         written = service.incident(_ctx(config), incident_id, out, now=_now(), before=before, after=after, top=top,
                                    track=track)
     report = written.report
@@ -49,7 +60,7 @@ def report_daily(out: Path = OutOpt, config: Optional[Path] = ConfigOpt,
                                           help="Cover this many days ending on --date (a period summary)."),
                  top: int = TopOpt, quiet: bool = QuietOpt) -> None:
     """A day's report: incidents with MTTA/MTTR, volume and negative share per topic, top negatives."""
-    with progress_bar(err, quiet=quiet) as track:
+    with _reporting(quiet) as (service, track):
         written = service.daily(_ctx(config), out, now=_now(), on=day, days=days, top=top, track=track)
     _summary_done(written)
 
@@ -61,12 +72,12 @@ def report_period(out: Path = OutOpt, config: Optional[Path] = ConfigOpt,
                   until: Optional[str] = typer.Option(None, "--until", help="Last day, inclusive (default: today)."),
                   top: int = TopOpt, quiet: bool = QuietOpt) -> None:
     """A period's summary: MTTA/MTTR overall, per severity and per day; volume per topic and per day."""
-    with progress_bar(err, quiet=quiet) as track:
+    with _reporting(quiet) as (service, track):
         written = service.period(_ctx(config), out, now=_now(), since=since, until=until, top=top, track=track)
     _summary_done(written)
 
 
-def _summary_done(written: service.Written) -> None:
+def _summary_done(written) -> None:
     report = written.report
     _done(written.files, f"{len(report.days)} day(s), {len(report.incidents)} incidents, {report.total} mentions "
                          f"({report.negative} negative)")

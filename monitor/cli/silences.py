@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from monitor.app.service import local_time
-from monitor.app.service import silences as service
 from monitor.cli.main import ConfigOpt, _actor, _ctx, _local, _now, app, cli_errors, err, out
+from monitor.cli.tables import Styled, print_table
 
 silences_app = typer.Typer(help="Silence pages for a topic, rule or severity for a while.", no_args_is_help=True)
 app.add_typer(silences_app, name="silences")
-STATE_LABEL = {"active": "[green]生效中[/]", "pending": "[cyan]未开始[/]", "expired": "[dim]已过期[/]"}
+STATE_LABEL = {"active": Styled("生效中", "green"), "pending": Styled("未开始", "cyan"), "expired": Styled("已过期", "dim")}
+
+
+def _service():
+    from monitor.app.service import silences
+
+    return silences
 
 
 @silences_app.command("add")
@@ -34,6 +38,7 @@ def add(config: Optional[Path] = ConfigOpt,
         actor: Optional[str] = typer.Option(None, "--as", help="Who silences (default: OS user).")) -> None:
     """Silence matching pages from now for --for DURATION or --until TIME."""
     ctx = _ctx(config)
+    service = _service()
     added = service.add(ctx, topic=topic, rule=rule, severity=severity, for_=for_, until=until, reason=reason,
                         actor=_actor(actor), now=_now())
     for warning in added.warnings:
@@ -51,6 +56,7 @@ def list_(config: Optional[Path] = ConfigOpt,
     """List active silences (with --all: expired ones too), latest ending first."""
     ctx = _ctx(config)
     now = _now()
+    service = _service()
     rows = service.listing(ctx, now, include_expired=all_)
     if as_json:
         print(json.dumps([{"id": r.id, "matcher": r.matcher, "state": r.state(now),
@@ -61,14 +67,13 @@ def list_(config: Optional[Path] = ConfigOpt,
     if not rows:
         typer.echo("no silences" if all_ else "no active silences")
         return
-    table = Table(title="静默 silences")
-    for col in ("#", "匹配", "状态", "开始", "结束", "创建人", "原因"):
-        table.add_column(col, overflow="fold", no_wrap=col in {"#", "状态", "开始", "结束"})
-    for r in rows:
-        table.add_row(str(r.id), service.describe(r.matcher), STATE_LABEL[r.state(now)],
-                      local_time(r.starts_at, ctx.tz, "%m-%d %H:%M"), local_time(r.ends_at, ctx.tz, "%m-%d %H:%M"),
-                      r.created_by, r.reason)
-    out.print(table)
+    from monitor.app.service import local_time
+
+    print_table(out, "静默 silences", ("#", "匹配", "状态", "开始", "结束", "创建人", "原因"), [
+        (str(r.id), service.describe(r.matcher), STATE_LABEL[r.state(now)],
+         local_time(r.starts_at, ctx.tz, "%m-%d %H:%M"), local_time(r.ends_at, ctx.tz, "%m-%d %H:%M"),
+         r.created_by, r.reason)
+        for r in rows])
 
 
 @silences_app.command("expire")
@@ -76,5 +81,6 @@ def list_(config: Optional[Path] = ConfigOpt,
 def expire(silence_id: int, config: Optional[Path] = ConfigOpt) -> None:
     """End a silence now: matching pages go out again."""
     ctx = _ctx(config)
+    service = _service()
     s = service.expire(ctx, silence_id, _now())
     typer.echo(f"silence #{s.id} ({service.describe(s.matcher)}) expired at {_local(s.ends_at, ctx.tz)}")

@@ -7,20 +7,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from monitor.app.service.status import Status, status as read_status
-from monitor.cli.main import HEALTH_STYLE, ConfigOpt, _ctx, _local, _now, cli_errors
-
-out = Console()
+from monitor.cli.main import HEALTH_STYLE, ConfigOpt, _ctx, _local, _now, cli_errors, out
+from monitor.cli.tables import Styled, print_table
 
 
 def _iso(dt) -> Optional[str]:
     return dt and dt.isoformat()
 
 
-def status_doc(st: Status) -> dict:
+def status_doc(st) -> dict:
     """The ``--json`` document."""
     d = st.daemon
     daemon = d and {"alive": d.alive, "host": d.host, "pid": d.pid, "started_at": d.started_at.isoformat(),
@@ -39,6 +35,8 @@ def status_doc(st: Status) -> dict:
 def status(config: Optional[Path] = ConfigOpt,
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Daemon heartbeat, queue depths and the last poll of each source (exit 1 if no daemon is alive)."""
+    from monitor.app.service.status import status as read_status
+
     ctx = _ctx(config)
     st = read_status(ctx, _now())
     if as_json:
@@ -54,12 +52,8 @@ def status(config: Optional[Path] = ConfigOpt,
     i = st.incidents
     out.print(f"incidents: {i['open']} open, {i['acknowledged']} acknowledged; "
               f"deliveries: {st.deliveries_pending} pending, {st.deliveries_failed} given up", highlight=False)
-    table = Table(title="sources")
-    for col in ("name", "type", "health", "last poll", "last success", "failures", "last error"):
-        table.add_column(col, overflow="fold")
-    for v in st.sources:
-        table.add_row(v.name, v.type, f"[{HEALTH_STYLE.get(v.state, 'dim')}]{v.state}[/]",
-                      _local(v.last_poll_at, ctx.tz), _local(v.last_success_at, ctx.tz),
-                      str(v.consecutive_failures), v.last_error or "")
-    out.print(table)
+    print_table(out, "sources", ("name", "type", "health", "last poll", "last success", "failures", "last error"),
+                [(v.name, v.type, Styled(v.state, HEALTH_STYLE.get(v.state, "dim")), _local(v.last_poll_at, ctx.tz),
+                  _local(v.last_success_at, ctx.tz), str(v.consecutive_failures), v.last_error or "")
+                 for v in st.sources])
     raise typer.Exit(0 if st.alive else 1)

@@ -14,16 +14,21 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from monitor.app.service import users as service
 from monitor.cli.main import ConfigOpt, _ctx, _local, _now, app, cli_errors, out
+from monitor.cli.tables import Styled, print_table
 from monitor.core.errors import UsageError
 
 users_app = typer.Typer(help="Users of the web console (roles: viewer, responder, admin).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 ROLE_HELP = "viewer (read only), responder (ack, resolve, notes, steps, labels) or admin (also silences, users)."
 StdinOpt = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input.")
+
+
+def _service():
+    from monitor.app.service import users  # argon2 and the database: only for these commands
+
+    return users
 
 
 def _password(from_stdin: bool) -> str:
@@ -42,8 +47,8 @@ def add(name: str = typer.Argument(..., help="Login name (no spaces)."),
         password_stdin: bool = StdinOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Add a user; the password is prompted twice."""
     ctx = _ctx(config)
-    service.check_role(role)  # a bad --role fails before the password prompt
-    user = service.add(ctx, name, _password(password_stdin), role=role, now=_now())
+    _service().check_role(role)  # a bad --role fails before the password prompt
+    user = _service().add(ctx, name, _password(password_stdin), role=role, now=_now())
     out.print(f"user {user.name} added ({user.role})", highlight=False)
 
 
@@ -53,7 +58,7 @@ def listing(config: Optional[Path] = ConfigOpt,
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List users: role, disabled, last login."""
     ctx = _ctx(config)
-    rows = service.listing(ctx)
+    rows = _service().listing(ctx)
     if as_json:
         print(json.dumps([{"name": u.name, "role": u.role, "disabled": u.disabled,
                            "created_at": u.created_at.isoformat(),
@@ -63,20 +68,17 @@ def listing(config: Optional[Path] = ConfigOpt,
     if not rows:
         typer.echo("no users (add one: monitor users add NAME --role responder)")
         return
-    table = Table(title="用户 users")
-    for col in ("用户", "角色", "状态", "创建", "上次登录"):
-        table.add_column(col)
-    for u in rows:
-        table.add_row(u.name, u.role, "[red]已停用[/]" if u.disabled else "[green]启用[/]",
-                      _local(u.created_at, ctx.tz), _local(u.last_login_at, ctx.tz))
-    out.print(table)
+    print_table(out, "用户 users", ("用户", "角色", "状态", "创建", "上次登录"), [
+        (u.name, u.role, Styled("已停用", "red") if u.disabled else Styled("启用", "green"),
+         _local(u.created_at, ctx.tz), _local(u.last_login_at, ctx.tz))
+        for u in rows])
 
 
 @users_app.command("set-role")
 @cli_errors
 def set_role(name: str, role: str = typer.Argument(..., help=ROLE_HELP), config: Optional[Path] = ConfigOpt) -> None:
     """Change a user's role (takes effect on their next request)."""
-    user = service.set_role(_ctx(config), name, role)
+    user = _service().set_role(_ctx(config), name, role)
     out.print(f"user {user.name} is now {user.role}", highlight=False)
 
 
@@ -85,7 +87,7 @@ def set_role(name: str, role: str = typer.Argument(..., help=ROLE_HELP), config:
 def passwd(name: str, password_stdin: bool = StdinOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Set a user's password; their open sessions end."""
     ctx = _ctx(config)
-    service.set_password(ctx, name, _password(password_stdin))
+    _service().set_password(ctx, name, _password(password_stdin))
     out.print(f"password of {name} changed; their sessions have ended", highlight=False)
 
 
@@ -93,7 +95,7 @@ def passwd(name: str, password_stdin: bool = StdinOpt, config: Optional[Path] = 
 @cli_errors
 def disable(name: str, config: Optional[Path] = ConfigOpt) -> None:
     """Disable a user: they cannot log in, and their open sessions end."""
-    service.disable(_ctx(config), name)
+    _service().disable(_ctx(config), name)
     out.print(f"user {name} disabled", highlight=False)
 
 
@@ -101,5 +103,5 @@ def disable(name: str, config: Optional[Path] = ConfigOpt) -> None:
 @cli_errors
 def enable(name: str, config: Optional[Path] = ConfigOpt) -> None:
     """Enable a disabled user again."""
-    service.disable(_ctx(config), name, disabled=False)
+    _service().disable(_ctx(config), name, disabled=False)
     out.print(f"user {name} enabled", highlight=False)

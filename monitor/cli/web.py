@@ -14,7 +14,6 @@ from typing import Optional
 
 import typer
 
-from monitor.app.httpd import HttpServer
 from monitor.cli.main import ConfigOpt, _ctx, app, cli_errors, out, setup_logging
 
 DEFAULT_BIND = "127.0.0.1:8788"
@@ -26,7 +25,8 @@ def web(config: Optional[Path] = ConfigOpt,
         bind: str = typer.Option(DEFAULT_BIND, "--bind", help="HOST:PORT to listen on (127.0.0.1: behind nginx)."),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR.")) -> None:
     """Serve the web console (no polling) until Ctrl-C / SIGTERM."""
-    from monitor.web.app import create_app  # Starlette and Jinja load only for this command
+    from monitor.app.httpd import HttpServer
+    from monitor.web.app import create_app  # Starlette, Jinja and uvicorn load only for this command
 
     setup_logging(log_level)
     ctx = _ctx(config)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from monitor.app.config import database_url
 from monitor.core.configtypes import parse_duration
 from monitor.core.errors import UsageError
-from monitor.storage import Database
+from monitor.storage import Database, schema
 
 
 class Context:
@@ -33,7 +33,8 @@ class Context:
     def db(self) -> Database:
         if self._db is None:
             db = Database(database_url(self.config))
-            db.migrate()
+            if not schema.is_current(db):  # Alembic only when there is something to do: it costs ~0.2 s
+                db.migrate()
             self._db = db
         return self._db
 

@@ -14,8 +14,6 @@ from typing import Any
 from alerts.escalation import quiet_until, schedule_for
 from alerts.incident_desk import STATUSES, IncidentDesk, IncidentView
 from alerts.rules.measurements import measurement_from_numbers
-from monitor.app.reports import build_incident_report
-from monitor.app.reports.render import chart_for
 from monitor.app.service import silences
 from monitor.app.service.context import Context, duration, local_time
 from monitor.core.domain import Mention
@@ -183,6 +181,9 @@ def silence_topic(ctx: Context, incident_id: int, *, for_: str, reason: str, act
 
 def chart(ctx: Context, incident_id: int, *, now: datetime) -> str:
     """The incident review's volume / negative-share chart (an ``<svg>`` drawn by our own code)."""
+    from monitor.app.reports import build_incident_report  # the report machinery: for the chart only
+    from monitor.app.reports.render import chart_for
+
     return chart_for(build_incident_report(ctx.db, incident_id, tz=ctx.tz, now=now))
 
 
