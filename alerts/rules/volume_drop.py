@@ -1,8 +1,8 @@
 """volume_drop: a topic that is usually talked about falls silent (声量骤降).
 
 Mentions of the topic (all of them, not only negatives) are counted per ``bucket`` (1 hour) against
-the same rhythm-aware baseline as ``negative_spike`` (:mod:`alerts.rules.spike_model`: the same hour
-on the previous ``seasonal_days`` days blended with the trailing ``reference``). It fires when the
+a rhythm-aware baseline (:class:`HourlyBaseline`: the median of the same bucket and its neighbours
+on the previous ``seasonal_days`` days, blended with the median of the trailing ``reference``). It fires when the
 last ``confirm`` complete buckets each held at most ``max_ratio`` of their expected count while the
 topic normally has at least ``min_expected`` mentions a bucket — so a quiet topic never pages for
 being quiet. It recovers once that has been false for ``resolve_after``.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from statistics import median
 from typing import ClassVar, Literal, Sequence
 
 from pydantic import Field
@@ -26,7 +27,6 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, earliest
 from alerts.rules.measurements import Measurement
-from alerts.rules.spike_model import BucketBaseline
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
 from monitor.core.severity import Severity
@@ -62,6 +62,65 @@ class VolumeDropMeasurement(Measurement):
     window: timedelta | None
 
 
+class HourlyBaseline:
+    """Counts per clock-aligned bucket and, for bucket ``j``, the expected count from the buckets before it."""
+
+    def __init__(self, bucket: timedelta, origin: datetime, *, reference: timedelta, days: int,
+                 seasonal_weight: float, floor: float):
+        self.bucket, self.origin = bucket, origin
+        self.reference_buckets = max(1, reference // bucket)
+        self.days, self.per_day = days, max(1, timedelta(days=1) // bucket)
+        self.seasonal_weight, self.floor = seasonal_weight, floor
+        self.counts: dict[int, int] = {}
+        self.first: int | None = None  # first covered bucket: earlier ones are unknown, not zero
+
+    def index(self, at: datetime) -> int:
+        return (at - self.origin) // self.bucket
+
+    def start(self, i: int) -> datetime:
+        return self.origin + i * self.bucket
+
+    def cover(self, since: datetime) -> None:
+        i = self.index(since)
+        self.first = i if self.first is None else min(self.first, i)
+
+    def known(self, i: int) -> bool:
+        return self.first is not None and i >= self.first
+
+    def add(self, at: datetime, count: int = 1) -> None:
+        i = self.index(at)
+        self.counts[i] = self.counts.get(i, 0) + count
+
+    def count(self, i: int) -> int:
+        return self.counts.get(i, 0)
+
+    def horizon(self) -> int:
+        """Buckets of history a decision depends on."""
+        return (self.days + 1) * self.per_day + self.reference_buckets + 2
+
+    def history(self) -> timedelta:
+        return self.horizon() * self.bucket
+
+    def prune(self, now: datetime) -> None:
+        if len(self.counts) > 2 * self.horizon():  # now and then, not on every evaluation
+            keep_from = self.index(now) - self.horizon()
+            for i in [i for i in self.counts if i < keep_from]:
+                del self.counts[i]
+
+    def mu(self, j: int) -> float | None:
+        first = self.first if self.first is not None else j
+        trailing = [self.count(i) for i in range(max(j - self.reference_buckets, first), j)]
+        seasonal = [self.count(i) for d in range(1, self.days + 1)
+                    for i in (j - d * self.per_day - 1, j - d * self.per_day, j - d * self.per_day + 1) if first <= i < j]
+        if trailing and seasonal:
+            value = self.seasonal_weight * median(seasonal) + (1 - self.seasonal_weight) * median(trailing)
+        elif trailing or seasonal:
+            value = median(trailing or seasonal)
+        else:
+            return None
+        return max(value, self.floor)
+
+
 class VolumeDropRule(Rule):
     config_model = VolumeDropConfig
     config: VolumeDropConfig
@@ -69,7 +128,7 @@ class VolumeDropRule(Rule):
     def __init__(self, config: VolumeDropConfig, topic: str, started_at: datetime):
         super().__init__(config, topic, started_at)
         origin = EPOCH + (started_at - EPOCH) // config.bucket * config.bucket
-        self.model = BucketBaseline(config.bucket, origin, reference=config.reference, days=config.seasonal_days,
+        self.model = HourlyBaseline(config.bucket, origin, reference=config.reference, days=config.seasonal_days,
                                     seasonal_weight=config.seasonal_weight, floor=0.01)
         self.model.cover(started_at)
         self._state = Hysteresis(config.resolve_after)
