@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alerts.crisis_summary import CrisisSummary
 from alerts.incidents import IncidentManager
+from alerts.channels.webhook import WebhookChannel, WebhookConfig
 from alerts.message import render_markdown
 from monitor.core.severity import Severity
 from monitor.storage import incidents as store
@@ -49,6 +50,9 @@ def test_a_page_names_both_overlapping_complaints_the_heat_and_its_loudest_voice
     assert "- 主要诉求：" in text and "- 舆情热度：" in text and "影响最大：美食大V" in text
     with db.session() as s:  # kept on the incident for the console and reminders
         assert store.get(s, page.incident_id).summary == page.summary
+    channel = WebhookChannel(WebhookConfig(name="ops", type="webhook", url="http://127.0.0.1:9/hook"))
+    document = channel.build_payload(page)  # the structured summary for machines, the lines in `text`
+    assert document["summary"]["themes"][0][0] == terms[0] and "主要诉求：" in document["text"]
 
 
 def test_strangers_words_in_the_summary_cannot_make_links_in_a_chat_message(db):

@@ -65,6 +65,8 @@ class WebhookChannel(HttpChannel):
         }
         if alert.console_url:  # absent without a console: the document stays as it was
             document["console_url"] = alert.console_url
+        if alert.summary:  # 主要诉求 / 舆情热度 / 最大传播, structured (alerts.crisis_summary)
+            document["summary"] = alert.summary
         return document
 
     def request(self, payload: dict) -> tuple[bytes, dict[str, str]]:
