@@ -8,17 +8,29 @@ an unknown variable is a config error, not an empty string in a public reply).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field, field_validator
 
 from monitor.core.severity import Severity
 from monitor.core.configtypes import Duration, Frozen, Name
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+def _template_error() -> type[Exception]:
+    from jinja2 import TemplateError
+
+    return TemplateError
+
+
+@functools.cache
+def _env():
+    """The sandboxed Jinja environment, built on first use (loading a config without plans skips jinja2)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 # Variables a reply template may use, with sample values used to check templates at load time.
 TEMPLATE_SAMPLE: dict[str, Any] = {
@@ -39,8 +51,8 @@ class PlanStep(Frozen):
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                _ENV.from_string(value).render(**TEMPLATE_SAMPLE)
-            except TemplateError as exc:
+                _env().from_string(value).render(**TEMPLATE_SAMPLE)
+            except _template_error() as exc:
                 known = ", ".join(sorted(TEMPLATE_SAMPLE))
                 raise ValueError(f"template does not render: {exc}; variables: {known}") from None
         return value
@@ -67,8 +79,8 @@ def template_vars(*, incident_id: int, topic: str, rule: str, severity: Severity
 
 def render_template(template: str, variables: dict[str, Any]) -> str:
     try:
-        return _ENV.from_string(template).render(**variables)
-    except TemplateError as exc:  # validated at load time; a value-dependent failure still must not stop paging
+        return _env().from_string(template).render(**variables)
+    except _template_error() as exc:  # validated at load time; a value-dependent failure still must not stop paging
         return f"（模板渲染失败：{exc}）\n{template}"
 
 

@@ -14,6 +14,7 @@ clean-up (e.g. Bilibili replies' ``"name : text"``).
 
 from __future__ import annotations
 
+import functools
 import calendar
 import hashlib
 import logging
@@ -23,7 +24,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-import feedparser
 from pydantic import Field, model_validator
 
 from monitor.core.errors import ParseError
@@ -38,11 +38,21 @@ from sources.presets import RSS_PRESETS, expand_rss
 log = logging.getLogger(__name__)
 _quiet = QuietLog(log)  # a feed malformed on every poll is said once per interval, with a count
 
-# feedparser's strict pass reads through safexml's defused expat reader too (it takes
-# the first SAX driver of this list that imports): should a declaration ever get past
-# safexml.vet, it raises instead of being expanded.
-if safexml.__name__ not in feedparser.api.PREFERRED_XML_PARSERS:
-    feedparser.api.PREFERRED_XML_PARSERS.insert(0, safexml.__name__)
+
+
+@functools.cache
+def _feedparser():
+    """feedparser, imported on first use (a config load need not pay for it), reading through safexml.
+
+    Its strict pass reads through safexml's defused expat reader too (it takes the first SAX driver
+    of this list that imports): should a declaration ever get past safexml.vet, it raises instead
+    of being expanded.
+    """
+    import feedparser
+
+    if safexml.__name__ not in feedparser.api.PREFERRED_XML_PARSERS:
+        feedparser.api.PREFERRED_XML_PARSERS.insert(0, safexml.__name__)
+    return feedparser
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -111,7 +121,7 @@ def parse_feed(
     vetted = safexml.vet(source_name, _XML_ENCODING.sub(r"\1utf-8\2", text, count=1).encode("utf-8"))
     headers = {"content-type": _with_utf8(content_type)}
     try:
-        parsed = feedparser.parse(vetted.data, response_headers=headers)
+        parsed = _feedparser().parse(vetted.data, response_headers=headers)
     except Exception as exc:  # feedparser is lenient; anything escaping is a bad payload
         raise ParseError(source_name, f"not a feed: {type(exc).__name__}: {exc}") from exc
 

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from xml.sax import SAXParseException
 from xml.sax.handler import ContentHandler, feature_external_ges
 
-from defusedxml.common import DefusedXmlException
-from defusedxml.expatreader import DefusedExpatParser
 
 from monitor.core.errors import ParseError
 
@@ -59,7 +57,7 @@ class _Entries(ContentHandler):
                 self.closed += 1
 
 
-def create_parser() -> DefusedExpatParser:
+def create_parser() -> "DefusedExpatParser":  # noqa: F821 - imported in the body
     """An expat SAX reader that raises on any entity declaration and never reads anything external.
 
     A DOCTYPE naming an external DTD (old RSS 0.91 feeds: Netscape's) is fine:
@@ -67,6 +65,8 @@ def create_parser() -> DefusedExpatParser:
     SAX driver feedparser is given (:mod:`sources.rss`): ``xml.sax.make_parser``
     calls this module's ``create_parser``.
     """
+    from defusedxml.expatreader import DefusedExpatParser  # here: a config load need not import the XML stack
+
     parser = DefusedExpatParser(forbid_external=False)  # declarations are refused; the DTD itself is skipped
     parser.setFeature(feature_external_ges, False)
     return parser
@@ -74,6 +74,8 @@ def create_parser() -> DefusedExpatParser:
 
 def vet(source_name: str, data: bytes) -> Vetted:
     """Check ``data`` (an XML document); :class:`ParseError` if it declares an entity."""
+    from defusedxml.common import DefusedXmlException
+
     parser = create_parser()
     entries = _Entries()
     parser.setContentHandler(entries)

@@ -9,9 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from rich.console import Console
-from rich.markdown import Markdown
-from rich.panel import Panel
 
 from alerts.alert import Alert
 from alerts.channels.base import Channel, ChannelConfig
@@ -38,6 +35,10 @@ class ConsoleChannel(Channel):
     def send(self, payload: dict) -> None:
         stream = sys.stdout if self.config.stream == "stdout" else sys.stderr
         try:
+            from rich.console import Console  # here: rich's Markdown pulls in markdown-it and pygments
+            from rich.markdown import Markdown
+            from rich.panel import Panel
+
             Console(file=stream).print(
                 Panel(Markdown(payload["markdown"]), title=payload["title"], border_style=payload["style"])
             )

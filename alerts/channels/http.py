@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import httpx
 
 from alerts.channels.base import Channel, ChannelConfig
 from monitor.core.errors import ChannelError
+
+if TYPE_CHECKING:
+    import httpx
 
 DETAIL = 200  # characters of a platform's error message kept in the reason
 
@@ -34,10 +36,14 @@ class HttpChannel(Channel):
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], float] = time.time):
         super().__init__(config)
         self._clock = clock
+        import httpx  # here, not at import: loading a config must not pay for the HTTP stack
+
         self._client = httpx.Client(timeout=config.timeout.total_seconds(), follow_redirects=False)
 
     def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
         """POST ``content``; transport failures become :class:`ChannelError` (the one place they are translated)."""
+        import httpx
+
         try:
             return self._client.post(url, content=content, headers=headers)
         except httpx.TimeoutException:

@@ -55,7 +55,12 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
+        """Bring the schema to the newest revision (Alembic ``upgrade head``; Alembic is not even
+        imported when the schema is already current)."""
+        from monitor.storage.schema import is_current
+
+        if is_current(self):
+            return
         from alembic import command
         from alembic.config import Config
 
