@@ -262,6 +262,7 @@ def run_daemon(config_path: Path, db_path: Path, rows: int, args) -> dict:
             time.sleep(0.05)
         if killed is None:
             time.sleep(1.0)  # what the first polls leave in memory (dedup index, rules) counts too
+        polled = stored_lines[0]
         status = wl.proc_status(proc.pid)
         peak_kb = max(peak_kb, status.get("VmHWM", 0))
         kids = [wl.proc_status(k).get("VmHWM", 0) for k in wl.children(proc.pid)]
@@ -280,7 +281,7 @@ def run_daemon(config_path: Path, db_path: Path, rows: int, args) -> dict:
         reader.join(5)
     return {"first_poll_s": marks.get("first_poll"), "first_poll_cpu_s": marks.get("first_poll_cpu"),
             "start_line_s": marks.get("start_line"),
-            "warmed_line_s": marks.get("warmed_line"), "sources_stored": stored_lines[0],
+            "warmed_line_s": marks.get("warmed_line"), "sources_stored": polled if killed is None else 0,
             "peak_mb": peak_kb / 1024, "children_peak_mb": max(kids, default=0) / 1024, "killed": killed}
 
 
@@ -315,19 +316,23 @@ def _fmt_s(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
 def report(results: dict[int, dict]) -> None:
     sizes = list(results)
     head = "  " + f"{'stored mentions':<46}" + "".join(f"{n:>14,}" for n in sizes)
     row = lambda label, fn: "  " + f"{label:<46}" + "".join(f"{fn(results[n]):>14}" for n in sizes)  # noqa: E731
     print()
     print(head)
-    print(row("first poll stored, s after spawning the daemon", lambda r: _fmt_s(r["first_poll_s"])[:-2]
+    print(row("first poll stored, s after spawning the daemon", lambda r: _num(r["first_poll_s"])
               if r["killed"] is None else "killed"))
-    print(row("  daemon CPU seconds by then", lambda r: _fmt_s(r["first_poll_cpu_s"])[:-2]))
-    print(row("  '[stage=start]' logged, s", lambda r: _fmt_s(r["start_line_s"])[:-2]))
-    print(row("  '[stage=rules] warmed up' logged, s", lambda r: _fmt_s(r["warmed_line_s"])[:-2]))
+    print(row("  daemon CPU seconds by then", lambda r: _num(r["first_poll_cpu_s"])))
+    print(row("  '[stage=start]' logged, s", lambda r: _num(r["start_line_s"])))
+    print(row("  '[stage=rules] warmed up' logged, s", lambda r: _num(r["warmed_line_s"])))
     print(row("peak RSS of the daemon, MB", lambda r: f"{r['peak_mb']:,.0f}" + ("+" if r["killed"] else "")))
-    print(row("  sources polled before RSS was read", lambda r: r["sources_stored"]))
+    print(row("  polls stored before RSS was read", lambda r: r["sources_stored"]))
     print(row("monitor incidents list, wall s (median of 3)", lambda r: f"{r['incidents_list_s']:.2f}"))
     print(row("  CPU s", lambda r: f"{r['incidents_list_cpu_s']:.2f}"))
     print(row("  --json: wall s / CPU s", lambda r: f"{r['incidents_json_s']:.2f} / {r['incidents_json_cpu_s']:.2f}"))
