@@ -180,7 +180,8 @@ def run_daemon(db_url: str | None, new: int, warmup: float, seconds: float, cfg_
         "first_stored_s": first_s, "sources_polled": polled, "pages": len(hook.requests),
         "skipped_per_min": sum(SKIPPED in line for line in lines) / (run_s / 60),
         "errors": sum(" ERROR " in line for line in lines),
-        "first_error": next((line[:300] for line in lines if " ERROR " in line), None), "rss_mb": rss.get("VmHWM", 0) / 1024,
+        "first_error": next((line[:300] for line in lines if " ERROR " in line), None),
+        "rss_mb": rss.get("VmHWM", 0) / 1024,
         "offered_per_s": cfg_args["sources"] * new / _seconds(cfg_args["interval"]),
     }
 
