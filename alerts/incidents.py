@@ -29,7 +29,7 @@ from alerts.alert import Alert, AlertKind, incident_url
 from alerts.escalation import IncidentsConfig, Schedule, schedule_for
 from alerts.incident_desk import IncidentDesk
 from alerts.crisis_summary import summarize
-from alerts.inhibition import inhibitor
+from alerts.inhibition import inhibitor, may_be_inhibited
 from alerts.incident_policy import SYSTEM, Paging, decide, first_page, group_key, occurrence, paged_channels, \
     reminder
 from alerts.plans import PlanConfig, choose_plan, render_template, step_line, template_vars
@@ -86,7 +86,7 @@ class IncidentManager(IncidentDesk):
         return alerts
 
     def _carry_out(self, s: Session, match: Match, now: datetime, replay: bool) -> Alert | None:
-        if match.kind == "firing" and (self.settings.inhibit_rules or self.settings.inhibit_on_source_failure):
+        if may_be_inhibited(match, self.settings.inhibit_rules, self.settings.inhibit_on_source_failure):
             held_by = inhibitor(match, store.open_incidents(s), self.settings.inhibit_rules, self.topic_sources,
                                 self.settings.inhibit_on_source_failure)
             if held_by is not None:  # recorded on the incident that explains it, not paged

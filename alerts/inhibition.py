@@ -43,6 +43,16 @@ def _matches(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
+def may_be_inhibited(match: Match, rules: Iterable[InhibitRule], on_source_failure: bool = True) -> bool:
+    """Whether any inhibition could apply to ``match`` (cheap: no incident needed)."""
+    if match.kind != "firing":
+        return False
+    if on_source_failure and match.rule_type == "volume_drop":
+        return True
+    target = signal_labels(match)
+    return any(_matches(target, rule.target) for rule in rules)
+
+
 def inhibitor(match: Match, open_incidents: Sequence[Incident], rules: Iterable[InhibitRule],
               topic_sources: Mapping[str, Sequence[str]] | None = None,
               on_source_failure: bool = True) -> Incident | None:
