@@ -34,13 +34,14 @@ def test_counts_with_default_rule_print_each_page_as_a_json_line_and_a_summary()
     # counts.csv: 2 per bucket with a lone 14 at 07:30 (one noisy bucket: no page), then 25, 30 at 09:10, 09:15
     assert [(p["at"], p["kind"], p["severity"]) for p in pages] == [
         ("2024-06-01T09:20:00+00:00", "firing", "III"),  # confirmed when the second hot bucket ends
-        ("2024-06-01T09:50:00+00:00", "recovered", "III"),  # 30 minutes below the line
+        ("2024-06-01T09:50:00+00:00", "reminder", "III"),  # unacknowledged; the 1h and 2h windows still hold it
+        ("2024-06-01T10:40:00+00:00", "recovered", "III"),  # 30 minutes after no scale fires
     ]
     firing = pages[0]
     assert (firing["rule"], firing["rule_type"], firing["topic"]) == ("负面激增", "negative_spike", "全部")
     assert firing["numbers"]["current_negative"] == 30 and firing["numbers"]["hot_buckets"] == 2
     assert firing["reason"].startswith("「全部」负面声量激增：近5m负面 30 条")
-    assert result.stderr.strip() == "replay: 1 pages, 0 escalations, 1 recoveries over 11.9 hours"
+    assert result.stderr.strip() == "replay: 1 pages, 0 escalations, 1 recoveries, 1 reminders over 11.9 hours"
 
 
 @pytest.mark.parametrize("labels", ["labels.json", "labels.csv"])
@@ -48,7 +49,7 @@ def test_labels_give_precision_recall_and_delay(labels):
     result, pages = replay("--counts", COUNTS, "--labels", FIX / labels)
 
     assert result.exit_code == 0, result.output
-    assert len(pages) == 2
+    assert len(pages) == 3
     assert result.stderr.splitlines()[1:] == [
         "labels: 1/2 windows hit, 0 false of 1 counted pages (1h refractory); precision 1.00, recall 0.50",
         "delay from window start: median 30 min, min 30, max 30",  # window 08:50, page 09:20
@@ -100,17 +101,17 @@ def test_mentions_without_config_use_negative_spike_defaults_which_are_still_war
 
 def test_counts_through_a_named_rule_of_a_config(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("rules:\n  - {name: 松, type: negative_spike, confirm: 3, z_immediate: null}\n"
+    cfg.write_text("rules:\n  - {name: 松, type: negative_spike, scales: [5m], confirm: 4, z_immediate: null}\n"
                    "  - {name: 紧, type: negative_spike, confirm: 1}\n", encoding="utf-8")
     _, loose = replay("--counts", COUNTS, "--config", cfg)
     _, strict = replay("--counts", COUNTS, "--config", cfg, "--rule", "紧")
-    assert loose == []  # the first negative_spike rule wants three hot buckets in a row; the burst has two
+    assert loose == []  # the first negative_spike rule wants four hot 5m buckets in a row; the burst has three
     # confirm 1: the lone 14 pages too; its incident, resolved at 08:05, reopens for the burst and, unacknowledged
     # for 30 minutes, reminds — the daemon's pages
     assert [(p["rule"], p["at"], p["kind"], p["incident_id"]) for p in strict if p["kind"] != "recovered"] == [
         ("紧", "2024-06-01T07:35:00+00:00", "firing", 1), ("紧", "2024-06-01T09:15:00+00:00", "reopened", 1),
         ("紧", "2024-06-01T09:45:00+00:00", "reminder", 1)]
-    assert strict[0]["reason"].endswith("（5m周期异常）")
+    assert strict[0]["reason"].endswith("（5m尺度异常）")
 
 
 @pytest.mark.parametrize(("args", "message"), [

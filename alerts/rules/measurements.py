@@ -137,15 +137,18 @@ class NegativeSpikeMeasurement(Measurement):
     """Rounded for people (decisions use exact values)."""
 
     rule_type: ClassVar[str] = "negative_spike"
+    labels: ClassVar[Mapping[str, str]] = {"heat": "舆情热度", "top_contributors": "热度来源"}
     current_negative: int
     current_total: int
     negative_share: float
-    expected: float  # baseline scaled to the window
+    expected: float  # the expected value of the window (negatives, or heat with measure: heat)
     ratio: float
     z: float | None
-    hot_buckets: int
-    window: timedelta | None
+    hot_buckets: int  # consecutive hot windows
+    window: timedelta | None  # the window of the scale that decided
     reference: timedelta | None
+    heat: float | None = field(default=None, metadata=OMIT_EMPTY)  # 舆情热度 of the window's negatives
+    top_contributors: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)  # "author heat", highest first
     crisis_words: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)
 
 
