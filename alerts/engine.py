@@ -91,14 +91,14 @@ class RuleEngine:
 
     def add_counts(self, counts: Iterable[Any], before: datetime) -> int:
         """Warm up from stored per-minute counts (``topic``, ``platform``, ``minute``, ``negative``,
-        ``total``) of the minutes before ``before``, where the replayed mentions start; no evaluation."""
+        ``total``, ``negative_heat``) of the minutes before ``before``, where the replayed mentions start; no evaluation."""
         takers = {topic: [r for r in rules if r.counts_needed()] for topic, rules in self._by_topic.items()}
         n = 0
         for c in counts:
             if c.minute >= before:
                 continue
             for rule in takers.get(c.topic, ()):
-                rule.add_count(c.minute, c.platform, c.negative, c.total)
+                rule.add_count(c.minute, c.platform, c.negative, c.total, heat=c.negative_heat)
             n += 1
         return n
 

@@ -110,8 +110,10 @@ class Rule(ABC):
         """How far back :meth:`add_count` wants per-minute counts (0: the rule takes none)."""
         return timedelta(0)
 
-    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
-        """Take a stored per-minute count (warm-up, older than the mentions replayed); no evaluation."""
+    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int,
+                  heat: float | None = None) -> None:
+        """Take a stored per-minute count (warm-up, older than the mentions replayed; ``heat``: the
+        negatives' summed 舆情热度); no evaluation."""
 
     def idle_until(self) -> datetime | None:
         """Until when an evaluation without new data cannot change the rule's decision (None: it may

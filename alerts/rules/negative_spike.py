@@ -219,7 +219,15 @@ class NegativeSpikeRule(Rule):
         if self.config.platforms and platform not in self.config.platforms:
             return
         self._seen(minute)
-        self._recent.add(minute, (negative, total, negative if heat is None else heat, 0, None))
+        # straight into the bucket stores: a stored count is older than every window the warm-up replays as
+        # mentions, so it would enter them and leave at once — as 100k heap entries at a 1M-row restart
+        if negative:
+            self.negatives.add(minute, negative)
+        self.totals.add(minute, total)
+        if self.heats is not None:
+            weight = negative if heat is None else heat
+            if weight:
+                self.heats.add(minute, weight)
 
     def _seen(self, at: datetime) -> None:
         if at < self._coverage_start:

@@ -142,7 +142,8 @@ class VolumeDropRule(Rule):
         self.model.prune(now)
         return self._evaluate(now)
 
-    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int) -> None:
+    def add_count(self, minute: datetime, platform: str | None, negative: int, total: int,
+                  heat: float | None = None) -> None:
         if self.config.platforms and platform not in self.config.platforms:
             return
         self._seen(minute)
