@@ -42,7 +42,9 @@ from sources.httpguard import configure_hosts
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
-FIRST_RUN_SPREAD = timedelta(seconds=5)
+# First polls are spread over this much (never more than a source's interval): a hundred sources
+# started in the same instant share one core, and the first of them is stored only when most are done.
+FIRST_RUN_SPREAD = timedelta(seconds=30)
 
 
 class Daemon:
@@ -111,8 +113,6 @@ class Daemon:
         polled = [c for c in self.config.sources if c.enabled and not self.pipeline.sources[c.name].push]
         self.watchdog.expect({c.name: c.interval for c in polled}, now)
         for i, cfg in enumerate(polled):
-            # first runs staggered over a few seconds: a hundred sources do not all connect, parse
-            # and store in the same instant
             first = now + min(cfg.interval, FIRST_RUN_SPREAD) * (i / len(polled))
             self.scheduler.add_job(
                 self._guarded, IntervalTrigger(seconds=cfg.interval.total_seconds(),
