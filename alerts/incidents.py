@@ -47,7 +47,7 @@ PLAN_STEPS_SHOWN = 3
 SUMMARY_WINDOW = timedelta(minutes=30)
 SUMMARY_MAX_WINDOW = timedelta(hours=6)
 SUMMARY_BASELINE = timedelta(days=1)
-SUMMARY_LIMIT, SUMMARY_BASELINE_LIMIT = 3000, 5000
+SUMMARY_LIMIT, SUMMARY_BASELINE_LIMIT = 2000, 5000
 
 
 class IncidentManager(IncidentDesk):
@@ -186,9 +186,9 @@ class IncidentManager(IncidentDesk):
         negatives = repo.topic_mentions(s, match.topic, now - window, now, negative=True, limit=SUMMARY_LIMIT)
         if not negatives:
             return incident
-        baseline = repo.topic_mentions(s, match.topic, now - window - SUMMARY_BASELINE, now - window,
-                                       limit=SUMMARY_BASELINE_LIMIT)
-        summary = summarize(negatives, [m.text for m in baseline], exclude=self.topic_keywords.get(match.topic, ()))
+        baseline = repo.topic_texts(s, match.topic, now - window - SUMMARY_BASELINE, now - window,
+                                    limit=SUMMARY_BASELINE_LIMIT)
+        summary = summarize(negatives, baseline, exclude=self.topic_keywords.get(match.topic, ()))
         return store.update(s, incident.id, summary=summary.as_json())
 
 

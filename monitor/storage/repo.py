@@ -278,6 +278,15 @@ def topic_mentions(session: Session, topic: str, since: datetime, until: datetim
     return [to_mention(r) for r in session.execute(stmt)]
 
 
+def topic_texts(session: Session, topic: str, since: datetime, until: datetime, *, limit: int = 5000) -> list[str]:
+    """The texts alone of :func:`topic_mentions` (a baseline to compare an incident with: one column,
+    no Mention built per row)."""
+    stmt = (select(MentionRow.text)
+            .where(MentionRow.published_at >= since, MentionRow.published_at < until, _has_topic(session, topic))
+            .order_by(MentionRow.published_at.desc(), MentionRow.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def search_mentions(session: Session, query: MentionQuery, *, before_id: int | None = None,
                     limit: int = 50) -> list[Mention]:
     """Mentions matching every filter of ``query``, newest first (by published time, then id), at most
