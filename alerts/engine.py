@@ -11,6 +11,7 @@ without ``sources`` names them all) keeps the default ``source_health`` rule (æ•
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
@@ -88,6 +89,16 @@ class RuleEngine:
 
     def counts_needed(self) -> timedelta:
         return max((r.counts_needed() for r in self.rules), default=timedelta(0))
+
+    def count_step(self) -> timedelta:
+        """The coarsest step stored counts can be summed to for every rule that takes them (the gcd of
+        their buckets, at least a minute): fewer rows to read at a restart."""
+        seconds = 0
+        for rule in self.rules:
+            if rule.counts_needed():
+                bucket = getattr(rule.config, "bucket", None)
+                seconds = math.gcd(seconds, int(bucket.total_seconds()) if bucket else 60)
+        return timedelta(seconds=max(60, math.gcd(seconds, 86400) if seconds else 60) // 60 * 60)
 
     def add_counts(self, counts: Iterable[Any], before: datetime) -> int:
         """Warm up from stored per-minute counts (``topic``, ``platform``, ``minute``, ``negative``,

@@ -25,6 +25,7 @@ from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
 from monitor.core import cancel
 from monitor.core.domain import Mention
+from monitor.core.configtypes import format_duration
 from monitor.core.errors import Cancelled, Deferred, SourceError
 from monitor.app.jobs import Jobs, job
 from monitor.app.metrics import Metrics
@@ -99,16 +100,17 @@ class Pipeline:
         mentions_span, counts_span = self.rules.mentions_needed(), self.rules.counts_needed()
         if not mentions_span and not counts_span:
             return 0
-        cutoff = counts.minute_of(now - mentions_span)  # counts before this minute, mentions from it
+        step = self.rules.count_step()
+        cutoff = counts.step_start(now - mentions_span, step)  # counts before this, mentions from it
         with self.db.session() as s:
-            n_counts = (self.rules.add_counts(counts.since(s, now - counts_span, cutoff), cutoff)
+            n_counts = (self.rules.add_counts(counts.since(s, now - counts_span, cutoff, step), cutoff)
                         if counts_span and now - counts_span < cutoff else 0)
             history = list(repo.iter_mentions_since(s, cutoff))
         with self._lock:
             alerts = self.incidents.handle(self.rules.add_data(history, now), now, replay=True)
         self.notifier.deliver(alerts, now)
-        log.info("[stage=rules] warmed up with %d per-minute counts before %s and %d stored mentions since",
-                 n_counts, cutoff.isoformat(timespec="minutes"), len(history))
+        log.info("[stage=rules] warmed up with %d counts (per %s) before %s and %d stored mentions since",
+                 n_counts, format_duration(step), cutoff.isoformat(timespec="minutes"), len(history))
         return len(history)
 
     def _warm_up_sources(self, now: datetime) -> None:

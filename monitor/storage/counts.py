@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,8 @@ from monitor.core.heat import mention_heat
 from monitor.storage.models import MentionCountRow
 
 _TABLE = MentionCountRow.__table__
+MINUTE = timedelta(minutes=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,31 @@ def add(session: Session, mentions: Iterable[Mention]) -> int:
     return len(totals)
 
 
-def since(session: Session, start: datetime, end: datetime) -> Iterator[MinuteCount]:
-    """The counts of the minutes in ``[start, end)``, oldest first, streamed."""
-    stmt = (select(_TABLE.c.topic, _TABLE.c.platform, _TABLE.c.minute, _TABLE.c.negative, _TABLE.c.total,
-                   _TABLE.c.negative_heat)
-            .where(_TABLE.c.minute >= start, _TABLE.c.minute < end)
-            .order_by(_TABLE.c.minute, _TABLE.c.topic, _TABLE.c.platform)
-            .execution_options(yield_per=5000))
-    for topic, platform, minute, negative, total, negative_heat in session.execute(stmt):
-        yield MinuteCount(topic, platform or None, minute, negative, total, negative_heat)
+def since(session: Session, start: datetime, end: datetime, step: timedelta = MINUTE) -> Iterator[MinuteCount]:
+    """The counts of the minutes in ``[start, end)``, oldest first, streamed; with a ``step`` of several
+    minutes, summed per step (aligned to the epoch, like the rules' buckets; ``minute`` is the step's
+    start) — a restart reads 5-minute sums when its rules count in multiples of 5 minutes."""
+    c = _TABLE.c
+    if step == MINUTE:
+        stmt = (select(c.topic, c.platform, c.minute, c.negative, c.total, c.negative_heat)
+                .where(c.minute >= start, c.minute < end).order_by(c.minute, c.topic, c.platform))
+    else:
+        seconds = int(step.total_seconds())
+        if session.get_bind().dialect.name == "postgresql":
+            epoch = func.floor(func.extract("epoch", c.minute) / seconds) * seconds
+        else:
+            epoch = cast(func.strftime("%s", c.minute), Integer) // seconds * seconds  # // : integer division
+        slot = epoch.label("slot")
+        stmt = (select(c.topic, c.platform, slot, func.sum(c.negative), func.sum(c.total), func.sum(c.negative_heat))
+                .where(c.minute >= start, c.minute < end).group_by(c.topic, c.platform, slot)
+                .order_by(slot, c.topic, c.platform))
+    for topic, platform, minute, negative, total, negative_heat in session.execute(
+            stmt.execution_options(yield_per=5000)):
+        if not isinstance(minute, datetime):
+            minute = EPOCH + timedelta(seconds=int(minute))
+        yield MinuteCount(topic, platform or None, minute, int(negative), int(total), float(negative_heat or 0.0))
+
+
+def step_start(at: datetime, step: timedelta) -> datetime:
+    """The start of the ``step`` (aligned to the epoch) that ``at`` falls in."""
+    return EPOCH + (at - EPOCH) // step * step
