@@ -10,6 +10,7 @@ import heapq
 from datetime import datetime, timedelta
 from typing import Generic, Iterable, Sequence, TypeVar
 
+from alerts.rules.base import FOREVER
 from monitor.core.severity import Severity
 from monitor.core.domain import Mention
 from nlp.crisis import raises_severity
@@ -137,6 +138,23 @@ class SlidingWindow(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._visible)
+
+
+class WindowTimers:
+    """``idle_until`` / ``touch`` for a rule whose state is a :class:`SlidingWindow` ``_recent`` and a
+    :class:`Hysteresis` ``_state``: without new data only the window's edges and the recovery delay
+    can change its decision (see :meth:`alerts.rules.base.Rule.idle_until`)."""
+
+    _recent: "SlidingWindow"
+    _state: "Hysteresis"
+
+    def idle_until(self) -> datetime | None:
+        if self._recent.now is None:
+            return None
+        return earliest(self._recent.next_change(), self._state.due()) or FOREVER
+
+    def touch(self, now: datetime) -> None:
+        self._state.touch(now)
 
 
 class TimeIndex(Generic[T]):

@@ -17,9 +17,9 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from alerts.rules.base import FOREVER, Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, earliest, SlidingWindow, crisis_level, crisis_note, level_for, most_negative, \
-    raises, with_crisis
+from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis, SlidingWindow, WindowTimers, crisis_level, crisis_note, level_for, \
+    most_negative, raises, with_crisis
 from alerts.rules.measurements import FrequencyMeasurement
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
@@ -39,7 +39,7 @@ class FrequencyConfig(RuleConfig):
     crisis_raise: bool = True
 
 
-class FrequencyRule(Rule):
+class FrequencyRule(WindowTimers, Rule):
     config_model = FrequencyConfig
     config: FrequencyConfig
 
@@ -50,14 +50,6 @@ class FrequencyRule(Rule):
         self._recent: SlidingWindow[Mention] = SlidingWindow(config.window)
         self._count = self._raising = 0
         self._state = Hysteresis(config.resolve_after)
-
-    def idle_until(self) -> datetime | None:
-        if self._recent.now is None:
-            return None
-        return earliest(self._recent.next_change(), self._state.due()) or FOREVER
-
-    def touch(self, now: datetime) -> None:
-        self._state.touch(now)
 
     def history_needed(self) -> timedelta:
         return self.config.window

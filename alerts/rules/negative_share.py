@@ -21,9 +21,9 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from alerts.rules.base import FOREVER, Match, Rule, RuleConfig
-from alerts.rules.common import Hysteresis, earliest, SlidingWindow, crisis_level, crisis_note, most_negative, raises, \
-    with_crisis
+from alerts.rules.base import Match, Rule, RuleConfig
+from alerts.rules.common import Hysteresis, SlidingWindow, WindowTimers, crisis_level, crisis_note, most_negative, \
+    raises, with_crisis
 from alerts.rules.measurements import NegativeShareMeasurement
 from monitor.core.severity import Severity
 from monitor.core.configtypes import PositiveDuration, format_duration
@@ -42,7 +42,7 @@ class NegativeShareConfig(RuleConfig):
     crisis_raise: bool = True
 
 
-class NegativeShareRule(Rule):
+class NegativeShareRule(WindowTimers, Rule):
     config_model = NegativeShareConfig
     config: NegativeShareConfig
 
@@ -52,14 +52,6 @@ class NegativeShareRule(Rule):
         self._recent: SlidingWindow[Mention] = SlidingWindow(config.window)
         self._total = self._negative = self._raising = 0  # raising: negatives with a severity-raising word
         self._state = Hysteresis(config.resolve_after)
-
-    def idle_until(self) -> datetime | None:
-        if self._recent.now is None:
-            return None
-        return earliest(self._recent.next_change(), self._state.due()) or FOREVER
-
-    def touch(self, now: datetime) -> None:
-        self._state.touch(now)
 
     def history_needed(self) -> timedelta:
         return self.config.window
