@@ -27,6 +27,7 @@ from pydantic import Field
 from alerts.rules.base import Match, Rule, RuleConfig
 from alerts.rules.common import Hysteresis, earliest
 from alerts.rules.measurements import Measurement
+from alerts.rules.spike_model import BucketCounts
 from monitor.core.configtypes import PositiveDuration, format_duration
 from monitor.core.domain import Mention
 from monitor.core.severity import Severity
@@ -62,37 +63,17 @@ class VolumeDropMeasurement(Measurement):
     window: timedelta | None
 
 
-class HourlyBaseline:
-    """Counts per clock-aligned bucket and, for bucket ``j``, the expected count from the buckets before it."""
+class HourlyBaseline(BucketCounts):
+    """Counts per clock-aligned bucket (:class:`~alerts.rules.spike_model.BucketCounts`) and, for bucket
+    ``j``, the expected count from the buckets before it."""
 
     def __init__(self, bucket: timedelta, origin: datetime, *, reference: timedelta, days: int,
                  seasonal_weight: float, floor: float):
-        self.bucket, self.origin = bucket, origin
+        super().__init__(bucket, origin)
         self.reference_buckets = max(1, reference // bucket)
         self.days, self.per_day = days, max(1, timedelta(days=1) // bucket)
         self.seasonal_weight, self.floor = seasonal_weight, floor
-        self.counts: dict[int, int] = {}
-        self.first: int | None = None  # first covered bucket: earlier ones are unknown, not zero
-
-    def index(self, at: datetime) -> int:
-        return (at - self.origin) // self.bucket
-
-    def start(self, i: int) -> datetime:
-        return self.origin + i * self.bucket
-
-    def cover(self, since: datetime) -> None:
-        i = self.index(since)
-        self.first = i if self.first is None else min(self.first, i)
-
-    def known(self, i: int) -> bool:
-        return self.first is not None and i >= self.first
-
-    def add(self, at: datetime, count: int = 1) -> None:
-        i = self.index(at)
-        self.counts[i] = self.counts.get(i, 0) + count
-
-    def count(self, i: int) -> int:
-        return self.counts.get(i, 0)
+        self._pruned_at: int | None = None
 
     def horizon(self) -> int:
         """Buckets of history a decision depends on."""
@@ -101,11 +82,12 @@ class HourlyBaseline:
     def history(self) -> timedelta:
         return self.horizon() * self.bucket
 
-    def prune(self, now: datetime) -> None:
-        if len(self.counts) > 2 * self.horizon():  # now and then, not on every evaluation
-            keep_from = self.index(now) - self.horizon()
-            for i in [i for i in self.counts if i < keep_from]:
-                del self.counts[i]
+    def forget_before(self, now: datetime) -> None:
+        """Drop the buckets no decision at ``now`` depends on (once a horizon, not every evaluation)."""
+        keep_from = self.index(now) - self.horizon()
+        if self._pruned_at is None or keep_from - self._pruned_at >= self.horizon():
+            self._pruned_at = keep_from
+            self.prune(keep_from)
 
     def mu(self, j: int) -> float | None:
         first = self.first if self.first is not None else j
@@ -139,7 +121,7 @@ class VolumeDropRule(Rule):
         for m in mentions:
             self._seen(m.published_at)
             self.model.add(m.published_at)
-        self.model.prune(now)
+        self.model.forget_before(now)
         return self._evaluate(now)
 
     def add_count(self, minute: datetime, platform: str | None, negative: int, total: int,
