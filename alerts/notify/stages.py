@@ -36,11 +36,17 @@ def _event(s: Session, ctx: Context, kind: str, message: str, data: dict) -> Non
     timeline.add_event_if_exists(s, ctx.alert.incident_id, ctx.now, kind, "system", message, data)
 
 
-def _queue(s: Session, ctx: Context, channels: list[str], due: datetime) -> None:
-    """Store the page with one delivery per channel, due at ``due``."""
+def _queue(s: Session, ctx: Context, channels: list[str], due: datetime) -> bool:
+    """Store the page with one delivery per channel, due at ``due``; False when the same page is
+    already pending (queued by another daemon): that one is delivered, this one is dropped."""
     a = ctx.alert
-    ctx.queued(deliveries.enqueue(s, incident_id=a.incident_id, alert_kind=a.kind, dedup_key=a.dedup_key,
-                                  alert=alert_to_json(a), channels=channels, now=ctx.now, claim_until=due))
+    jobs = deliveries.enqueue(s, incident_id=a.incident_id, alert_kind=a.kind, dedup_key=a.dedup_key,
+                              alert=alert_to_json(a), channels=channels, now=ctx.now, claim_until=due)
+    if not jobs:
+        log.info("[stage=notify] %s (%s) is already queued; not queued twice", ctx.what, a.dedup_key)
+        return False
+    ctx.queued(jobs)
+    return True
 
 
 class RouteStage:
@@ -105,7 +111,8 @@ class MuteStage:
     @staticmethod
     def _hold(s: Session, ctx: Context, channels: list[str], until: datetime) -> None:
         if ctx.page_id is None:
-            _queue(s, ctx, channels, until)
+            if not _queue(s, ctx, channels, until):
+                return
         else:
             for name in channels:
                 deliveries.defer(s, ctx.jobs[name], until, ctx.now)
@@ -125,7 +132,8 @@ class QueueStage:
     def exec(self, ctx: Context, channels: list[str]) -> list[str]:
         if ctx.page_id is None:
             with self.db.session() as s:
-                _queue(s, ctx, channels, ctx.now + self.lease)
+                if not _queue(s, ctx, channels, ctx.now + self.lease):
+                    return []
         return channels
 
 

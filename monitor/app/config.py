@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -76,6 +77,25 @@ class SchedulerConfig(Frozen):
     shutdown_grace: Duration = Field(default="4s", validate_default=True)
 
 
+class ClusterConfig(Frozen):
+    """Several daemons sharing one PostgreSQL database (README "Running several daemons")."""
+
+    enabled: bool = False
+    node_name: str | None = None  # how status pages name this daemon; default host:pid
+    concurrency: int = Field(default=16, ge=1, le=256)  # jobs (polls, sends) at once on this node
+    dispatch_every: PositiveDuration = Field(default="2s", validate_default=True)  # due sources handed out
+    heartbeat: PositiveDuration = Field(default="2s", validate_default=True)
+    dead_after: PositiveDuration = Field(default="10s", validate_default=True)  # silent this long: work moves
+
+    @field_validator("dispatch_every")
+    @classmethod
+    def _whole_seconds(cls, value: timedelta) -> timedelta:
+        seconds = value.total_seconds()
+        if seconds != int(seconds) or not 1 <= seconds <= 59 or 60 % int(seconds):
+            raise ValueError("expected whole seconds that divide a minute, e.g. 1s, 2s, 5s")
+        return value
+
+
 class DeliveryConfig(Frozen):
     """The delivery job: how often due retries are sent, and how long a claimed send may take."""
 
@@ -134,11 +154,21 @@ class _Base(Frozen):
     scheduler: SchedulerConfig = SchedulerConfig()
     http: HttpConfig | None = None  # started when set, or when a source needs it (webhook)
     delivery: DeliveryConfig = DeliveryConfig()
+    cluster: ClusterConfig = ClusterConfig()
     console: ConsoleConfig = ConsoleConfig()  # given in the file: the daemon's listener starts and serves it
     topics: tuple[TopicConfig, ...] = ()
     plans: tuple[PlanConfig, ...] = ()
     escalation: tuple[EscalationPolicy, ...] = ()
     incidents: IncidentsConfig = IncidentsConfig()
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self):
+        if self.cluster.enabled and not (self.storage.url or "").startswith("postgresql"):
+            raise ValueError("cluster.enabled: several daemons share a PostgreSQL database; set storage.url "
+                             "(e.g. postgresql+psycopg://monitor@db.internal/monitor)")
+        if self.cluster.enabled and self.cluster.dead_after < 3 * self.cluster.heartbeat:
+            raise ValueError("cluster.dead_after: at least three heartbeats, or a slow node is taken for dead")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -317,3 +317,12 @@ class Daemon:
             logging.shutdown()
             os._exit(1)
         return clean
+
+
+def daemon_class(config) -> type[Daemon]:
+    """The single daemon, or a node of a cluster when ``cluster.enabled`` (README "Running several daemons")."""
+    if config.cluster.enabled:
+        from monitor.app.cluster.daemon import ClusterDaemon
+
+        return ClusterDaemon
+    return Daemon

@@ -64,8 +64,11 @@ class PollReport:
 class Pipeline:
     def __init__(self, config, db: Database, *, clock: Callable[[], datetime] = utcnow,
                  scorer: Scorer | None = None, channels: Sequence[Channel] | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, evaluate: bool = True):
         self.config = config
+        # False on a node of a cluster: polls and pushes only store; the node leading the rules reads
+        # what every node stored (Pipeline.evaluate_stored) and alone runs rules, incidents and pages.
+        self.evaluate = evaluate
         self.metrics = metrics if metrics is not None else Metrics()
         self.quiet_log = QuietLog(log)  # one line per source and kind of skipped item per interval, with a count
         self.db = db
@@ -76,9 +79,7 @@ class Pipeline:
         self.matcher = TopicMatcher.from_config(config.topics)
         self.crisis = CrisisLexicon.from_config(config.crisis)
         self.scorer = scorer if scorer is not None else scorer_from_config(config)
-        self.rules = RuleEngine(config.rules, [t.name for t in config.topics], started_at=clock(),
-                                sources=[s for s in config.sources if s.enabled],
-                                snapshot_sources={n for n, s in self.sources.items() if getattr(s, "snapshot", False)})
+        self.rules = self._rule_engine()
         self.deduper = Deduper()
         self._dedup_loaded = False
         self.incidents = IncidentManager.from_config(db, config)
@@ -86,6 +87,17 @@ class Pipeline:
         self.notifier = Notifier(db, channels, lease=config.delivery.lease, quiet_hours=config.incidents.quiet_hours)
         self._lock = threading.Lock()  # one writer through dedup → store → rules → incidents at a time
         self.jobs = Jobs(f"pipeline of {len(self.sources)} sources")  # running polls, pushes, ticks
+
+    def _rule_engine(self) -> RuleEngine:
+        config = self.config
+        return RuleEngine(config.rules, [t.name for t in config.topics], started_at=self.clock(),
+                          sources=[s for s in config.sources if s.enabled],
+                          snapshot_sources={n for n, s in self.sources.items() if getattr(s, "snapshot", False)})
+
+    def reset_rules(self) -> None:
+        """Forget the rules' state (a node that starts leading them warms them up afresh)."""
+        with self._lock:
+            self.rules = self._rule_engine()
 
     # -- start-up ------------------------------------------------------------------
     def warm_up(self) -> int:
@@ -176,14 +188,17 @@ class Pipeline:
             stored = self._store(source, result, mentions if snapshot else self._link_stories(mentions), now,
                                  volume=not snapshot)
             report.stored = len(stored)
-            if snapshot:
+            if not self.evaluate:
+                matches = []
+            elif snapshot:
                 with_ids = {m.external_id: m for m in stored}
                 matches = self.rules.observe_snapshot(source_name, [with_ids.get(m.external_id, m) for m in scored],
                                                       now)
             else:
                 matches = self.rules.add_data(stored, now)
-            self.metrics.rule_evaluations.inc()
-            matches += self.rules.observe_poll(source_name, True, None, len(stored), now)
+            if self.evaluate:
+                self.metrics.rule_evaluations.inc()
+                matches += self.rules.observe_poll(source_name, True, None, len(stored), now)
             alerts = self.incidents.handle(matches, now)
         self.notifier.deliver(alerts, now)
         report.alerts = len(alerts)
@@ -201,6 +216,21 @@ class Pipeline:
             alerts = self.incidents.handle(self.rules.tick(now), now)
             self.metrics.rule_evaluations.inc()
             alerts += self.incidents.reminders(now)
+        self.notifier.deliver(alerts, now)
+        return len(alerts)
+
+    @job
+    def evaluate_stored(self, mentions: Sequence[Mention], polls: Sequence[tuple[str, bool, str | None, int]],
+                        now: datetime) -> int:
+        """The rules over what the nodes of a cluster stored (the leader's step): new mentions, poll
+        outcomes (source, ok, error, stored). The number of alerts."""
+        with self._lock:
+            matches = self.rules.add_data(list(mentions), now) if mentions else []
+            for source, ok, error, n in polls:
+                if source in self.sources:
+                    matches += self.rules.observe_poll(source, ok, error, n, now)
+            self.metrics.rule_evaluations.inc()
+            alerts = self.incidents.handle(matches, now)
         self.notifier.deliver(alerts, now)
         return len(alerts)
 
@@ -227,6 +257,8 @@ class Pipeline:
         report.error = reason
         self.metrics.polls.labels(source.name, "failed").inc()
         self.metrics.source_failures.labels(source.name).inc()
+        if not self.evaluate:  # the leader reads the failure from the source's stored state
+            return report
         with self._lock:
             alerts = self.incidents.handle(self.rules.observe_poll(source.name, False, reason, 0, now), now)
         self.notifier.deliver(alerts, now)

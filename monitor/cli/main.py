@@ -140,10 +140,11 @@ def run(config: Optional[Path] = ConfigOpt,
     if config is None:
         raise UsageError("no config: use `monitor run --config FILE` (or $MONITOR_CONFIG), or `monitor run --demo`")
     from monitor.app.config import load_config
-    from monitor.app.daemon import Daemon
+    from monitor.app.daemon import daemon_class
     from monitor.web.app import create_app  # served on the daemon's listener when the config has `console:`
 
-    clean = Daemon(load_config(config), config_path=config, web=create_app).run_until_signalled()
+    loaded = load_config(config)
+    clean = daemon_class(loaded)(loaded, config_path=config, web=create_app).run_until_signalled()
     raise typer.Exit(0 if clean else 1)
 
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.core.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# PostgreSQL advisory-lock keys (any fixed 64-bit numbers): schema upgrades, the job queue's schema
+MIGRATION_LOCK = 0x59_51_53_42_01  # "YQSB" 1
 
 
 def _describe(url: str) -> str:
@@ -68,6 +70,8 @@ class Database:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
+                if not self.is_sqlite:  # several daemons starting at once (a rolling upgrade): one migrates,
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})  # others wait
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:

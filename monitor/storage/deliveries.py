@@ -21,11 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import DeliveryRow, IncidentRow, NotificationRow, PageRow
 
 BATCH = 200  # deliveries claimed per claim_due call
+# Who claims: this process's node name in a cluster (set once at start; None on a single daemon). A
+# node found dead has its claims handed back at once (storage.cluster.hand_back), not after the lease.
+CLAIMER: str | None = None
+
+
+def set_claimer(name: str | None) -> None:
+    global CLAIMER
+    CLAIMER = name
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,20 @@ def enqueue(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: 
             channels: list[str], now: datetime, claim_until: datetime) -> list[Job]:
     """Store the page and one delivery per channel, due at ``claim_until``.
 
-    That is the caller's claim when it attempts them at once; a later time defers them.
+    That is the caller's claim when it attempts them at once; a later time defers them. Nothing is
+    stored (``[]``) when a page with this ``dedup_key`` is already pending: another daemon queued
+    the same page (a unique index decides, whatever the interleaving).
     """
     page = PageRow(incident_id=incident_id, alert_kind=alert_kind, dedup_key=dedup_key, alert=alert,
                    status="pending", created_at=now)
-    s.add(page)
-    s.flush()
+    try:
+        with s.begin_nested():
+            s.add(page)
+            s.flush()
+    except IntegrityError:
+        return []
     rows = [DeliveryRow(page_id=page.id, channel=name, status="pending", attempts=0, next_attempt_at=claim_until,
-                        created_at=now, updated_at=now) for name in channels]
+                        claimed_by=CLAIMER, created_at=now, updated_at=now) for name in channels]
     s.add_all(rows)
     s.flush()
     return [Job(r.id, page.id, r.channel, 0) for r in rows]
@@ -83,7 +98,7 @@ def add_fallback(s: Session, page_id: int, channel: str, instead_of: str, now: d
     if exists is not None:
         return None
     row = DeliveryRow(page_id=page_id, channel=channel, status="pending", attempts=0, next_attempt_at=claim_until,
-                      fallback_for=instead_of, created_at=now, updated_at=now)
+                      fallback_for=instead_of, claimed_by=CLAIMER, created_at=now, updated_at=now)
     s.add(row)
     s.flush()
     return Job(row.id, page_id, channel, 0, instead_of)
@@ -94,17 +109,23 @@ def claim(s: Session, delivery_id: int, now: datetime, claim_until: datetime) ->
     return s.execute(
         update(DeliveryRow)
         .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
-        .values(next_attempt_at=claim_until, updated_at=now)
+        .values(next_attempt_at=claim_until, claimed_by=CLAIMER, updated_at=now)
     ).rowcount == 1
 
 
 def claim_due(s: Session, now: datetime, claim_until: datetime) -> list[Job]:
-    """Claim the pending deliveries due at ``now`` (oldest first)."""
+    """Claim the pending deliveries due at ``now`` (oldest first).
+
+    On PostgreSQL the rows are locked as they are read and rows another node is claiming are
+    skipped (``FOR UPDATE SKIP LOCKED``), so daemons sharing the queue never wait for or take
+    each other's; the conditional UPDATE in :func:`claim` keeps SQLite (one writer) as safe.
+    """
     rows = s.execute(
         select(DeliveryRow.id, DeliveryRow.page_id, DeliveryRow.channel, DeliveryRow.attempts,
                DeliveryRow.fallback_for)
         .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
         .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id).limit(BATCH)
+        .with_for_update(skip_locked=True, of=DeliveryRow)
     ).all()
     return [Job(row.id, row.page_id, row.channel, row.attempts, row.fallback_for)
             for row in rows if claim(s, row.id, now, claim_until)]

@@ -50,6 +50,12 @@ class SourceStateRow(Base):
     last_item_at: Mapped[datetime | None]  # when a new item was last stored
     items_stored: Mapped[int] = mapped_column(Integer, default=0)
     first_poll_at: Mapped[datetime | None]  # "stale for" counts from here until a first item arrives
+    # several daemons (migration 0012): when the source is next due, which node polled it last, and its
+    # politeness (slow-down, Retry-After) so that every node keeps to it
+    next_poll_at: Mapped[datetime | None]
+    polled_by: Mapped[str | None] = mapped_column(String(200))
+    poll_claimed_at: Mapped[datetime | None]  # polled_by took this period's poll then (last_poll_at follows)
+    politeness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class MentionRow(Base):
@@ -58,6 +64,7 @@ class MentionRow(Base):
         UniqueConstraint("source", "external_id", name="uq_mentions_source_external_id"),
         Index("ix_mentions_published_at", "published_at"),
         Index("ix_mentions_content_hash", "content_hash"),
+        Index("ix_mentions_fetched_at", "fetched_at"),  # the rules leader reads what any node stored (0012)
         # the console's mention search (migration 0008; the GIN index on topics follows the class)
         Index("ix_mentions_source_published_at", "source", "published_at"),
         Index("ix_mentions_label_published_at", "sentiment_label", "published_at"),
@@ -246,6 +253,12 @@ class PageRow(Base):
     """The delivery outbox: one alert to deliver (serialised) and its overall outcome."""
 
     __tablename__ = "pages"
+    __table_args__ = (
+        # Two daemons can never queue the same page at once (migration 0012); once it settled, the
+        # notification log's dedup decides about a later copy.
+        Index("uq_pages_pending_dedup_key", "dedup_key", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
@@ -275,6 +288,7 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[datetime | None]  # due time while pending (also the claim lease)
     last_error: Mapped[str | None] = mapped_column(Text)
     fallback_for: Mapped[str | None] = mapped_column(String(100))  # the channel this one stands in for
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # the cluster node sending it (0012)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -303,6 +317,34 @@ class DaemonLeaseRow(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # version, config path, sources
+
+
+class ClusterNodeRow(Base):
+    """One daemon of a cluster (several daemons on one PostgreSQL) and its heartbeat (migration 0012)."""
+
+    __tablename__ = "cluster_nodes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # random per daemon start
+    name: Mapped[str] = mapped_column(String(200))  # host:pid unless configured
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20))  # running | stopping
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # polls, leader, jobs running
+
+
+class ClusterLeaseRow(Base):
+    """A piece of work only one node may do at a time (the rules), held until ``expires_at``."""
+
+    __tablename__ = "cluster_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(40))
+    node_name: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class UserRow(Base):

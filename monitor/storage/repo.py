@@ -167,6 +167,21 @@ def iter_mentions_since(session: Session, since: datetime) -> Iterator[Mention]:
         yield to_mention(row)
 
 
+def mentions_after(session: Session, after_id: int, limit: int) -> list[Mention]:
+    """Stored mentions with an id above ``after_id``, in id order (what other nodes stored since)."""
+    stmt = select(*mention_columns()).where(MentionRow.id > after_id).order_by(MentionRow.id).limit(limit)
+    return [to_mention(row) for row in session.execute(stmt)]
+
+
+def last_mention_id(session: Session) -> int:
+    return session.scalar(select(func.max(MentionRow.id))) or 0
+
+
+def mention_ids_between(session: Session, low: int, high: int) -> set[int]:
+    """The ids of stored mentions in ``(low, high]``."""
+    return set(session.scalars(select(MentionRow.id).where(MentionRow.id > low, MentionRow.id <= high)))
+
+
 def mentions_by_ids(session: Session, ids: Sequence[int]) -> list[Mention]:
     if not ids:
         return []

@@ -1,0 +1,1 @@
+"""Several daemons on one PostgreSQL: the job queue, the rules leader, the node."""
