@@ -38,6 +38,9 @@ class Alert:
     console_url: str | None = None
     # 主要诉求 / 舆情热度 / 最大传播 (alerts.crisis_summary.CrisisSummary in its JSON form), None: not known
     summary: dict[str, Any] | None = None
+    # The page row stored with the incident change that made this alert (same transaction), so a
+    # crash before it is queued loses nothing (Notifier.run_due picks it up); not part of the page.
+    outbox_id: int | None = None
 
     @property
     def ack_url(self) -> str | None:

@@ -41,6 +41,8 @@ def _mention_from_json(data: dict) -> Mention:
 def alert_to_json(alert: Alert) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in fields(Alert):
+        if f.name == "outbox_id":
+            continue
         value = getattr(alert, f.name)
         if f.name == "severity":
             value = value.value

@@ -21,6 +21,8 @@ out through the incidents store. Staff actions (ack, resolve, note, step, assign
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
@@ -35,12 +37,14 @@ from alerts.incident_policy import SYSTEM, Paging, decide, first_page, group_key
 from alerts.plans import PlanConfig, choose_plan, render_template, step_line, template_vars
 from alerts.rules.base import Match
 from monitor.core.severity import Severity
-from monitor.storage import Database, Session
+from alerts.delivery import alert_to_json
+from monitor.storage import Database, Session, deliveries
 from monitor.storage import incidents as store
 from monitor.storage import repo
 from monitor.storage.incidents import Incident, NewStep
 from monitor.storage.timeline import add_event
 
+log = logging.getLogger(__name__)
 PLAN_STEPS_SHOWN = 3
 # a page's 主要诉求 / 热度: the negatives of the rule's window (at least 30 min, at most 6 h) against the
 # topic's day before it
@@ -166,8 +170,10 @@ class IncidentManager(IncidentDesk):
         return self._alert(s, incident, paging.kind, now, paging.reason, numbers, top, paging.channels)
 
     def _alert(self, s: Session, incident: Incident, kind: AlertKind, at: datetime, reason: str, numbers: dict,
-               top, channels: tuple[str, ...] | None = None) -> Alert:
-        return Alert(
+               top, channels: tuple[str, ...] | None = None) -> Alert | None:
+        """The alert, staged as a page in this transaction; None if the same page is already staged or
+        queued (another daemon made it: it is not paged twice)."""
+        alert = Alert(
             kind=kind, incident_id=incident.id, severity=Severity(incident.severity), topic=incident.topic,
             rule=incident.rule, title=f"「{incident.topic}」{incident.rule}", reason=reason, at=at,
             numbers=numbers, top_mentions=tuple(top), ack_command=f"monitor incidents ack {incident.id}",
@@ -175,6 +181,13 @@ class IncidentManager(IncidentDesk):
             occurrence=occurrence(kind, incident), console_url=incident_url(self.public_url, incident.id),
             summary=incident.summary if kind != "resolved" else None,
         )
+        page_id = deliveries.stage(s, incident_id=incident.id, alert_kind=alert.kind, dedup_key=alert.dedup_key,
+                                   alert=alert_to_json(alert), now=at)
+        if page_id is None:
+            log.info("[stage=incidents] incident #%d %s is already paged (another daemon); not again",
+                     incident.id, kind)
+            return None
+        return replace(alert, outbox_id=page_id)
 
     # -- what the crisis is about -------------------------------------------------------
     def _summarize(self, s: Session, incident: Incident, match: Match, now: datetime) -> Incident:

@@ -102,3 +102,16 @@ def with_crisis_words(mention: Mention, *words: str) -> Mention:
         return replace(mention, crisis_words=tuple(words))
     cls = make_dataclass("CrisisMention", [("crisis_words", tuple, dc_field(default=()))], bases=(Mention,), frozen=True)
     return cls(**{n: getattr(mention, n) for n in names}, crisis_words=tuple(words))
+
+
+def unstaged(db, alert):
+    """An incident's alert as the notifier's tests vary it (kind, severity, occurrence): without the
+    page its incident change staged (dropped here; the outbox itself is tested in test_outbox.py)."""
+    from dataclasses import replace
+
+    from monitor.storage import deliveries
+
+    if alert.outbox_id is not None:
+        with db.session() as s:
+            deliveries.drop_unqueued(s, alert.outbox_id)
+    return replace(alert, outbox_id=None)

@@ -20,7 +20,7 @@ from alerts.channels.webhook import WebhookChannel, WebhookConfig
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
 from monitor.storage.models import DeliveryRow, IncidentEventRow, IncidentRow, NotificationRow, PageRow
-from tests.factories import T0, make_match, make_mention
+from tests.factories import T0, make_match, make_mention, unstaged
 from tests.servers import LocalServer, Response
 
 NOW = T0 + timedelta(seconds=30)
@@ -59,7 +59,7 @@ def hook(made, name: str, url: str, **options) -> WebhookChannel:
 
 def open_alert(db, **match) -> Alert:
     [alert] = IncidentManager(db).handle([make_match(**match)], T0)
-    return alert
+    return unstaged(db, alert)
 
 
 def attempts(db) -> list[tuple]:

@@ -25,6 +25,7 @@ channel's secret values.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Sequence
 
@@ -43,6 +44,9 @@ from monitor.storage.deliveries import Job
 __all__ = ["DEFAULT_LEASE", "Notifier", "silence_matches"]
 
 DEFAULT_LEASE = timedelta(minutes=2)  # a claimed delivery not finished by then is tried again
+# A staged page still not queued after this was left by a process that died (queueing follows the
+# incident change within the same job, in well under a second).
+ORPHAN_AFTER = timedelta(seconds=15)
 
 
 class Notifier:
@@ -71,10 +75,25 @@ class Notifier:
             self._run(ctx, self.route.exec(ctx, [c.name for c in self.channels]))
             if ctx.page_id is not None:
                 pages.append(ctx.page_id)
+            elif alert.outbox_id is not None:  # routed nowhere or silenced: the staged page goes
+                with self.db.session() as s:
+                    deliveries.drop_unqueued(s, alert.outbox_id)
         return pages
 
     def run_due(self, now: datetime) -> int:
-        """Attempt every delivery due at ``now``; the number of attempts made."""
+        """Attempt every delivery due at ``now``; the number of attempts made. First, pages whose
+        process died between staging them and queueing them are queued."""
+        with self.db.session() as s:
+            orphans = deliveries.claim_orphans(s, now, now - ORPHAN_AFTER)
+        for page in orphans:
+            try:
+                alert = replace(alert_from_json(page.alert), outbox_id=page.id)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("[stage=notify] page #%d cannot be read back (%s); giving it up", page.id, exc)
+                continue
+            log.warning("[stage=notify] %s #%d was stored but never queued (its daemon stopped); queueing it now",
+                        alert.kind, alert.incident_id)
+            self.deliver([alert], now)
         with self.db.session() as s:
             jobs = deliveries.claim_due(s, now, now + self.lease)
         by_page: dict[int, list[Job]] = defaultdict(list)

@@ -40,8 +40,11 @@ def _queue(s: Session, ctx: Context, channels: list[str], due: datetime) -> bool
     """Store the page with one delivery per channel, due at ``due``; False when the same page is
     already pending (queued by another daemon): that one is delivered, this one is dropped."""
     a = ctx.alert
-    jobs = deliveries.enqueue(s, incident_id=a.incident_id, alert_kind=a.kind, dedup_key=a.dedup_key,
-                              alert=alert_to_json(a), channels=channels, now=ctx.now, claim_until=due)
+    if a.outbox_id is not None:  # staged with its incident change
+        jobs = deliveries.fill(s, a.outbox_id, alert_to_json(a), channels, ctx.now, due)
+    else:
+        jobs = deliveries.enqueue(s, incident_id=a.incident_id, alert_kind=a.kind, dedup_key=a.dedup_key,
+                                  alert=alert_to_json(a), channels=channels, now=ctx.now, claim_until=due)
     if not jobs:
         log.info("[stage=notify] %s (%s) is already queued; not queued twice", ctx.what, a.dedup_key)
         return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -89,6 +89,56 @@ def enqueue(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: 
     s.add_all(rows)
     s.flush()
     return [Job(r.id, page.id, r.channel, 0) for r in rows]
+
+
+def stage(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, alert: dict[str, Any],
+          now: datetime) -> int | None:
+    """Store a page not yet queued (status ``new``), in the transaction of the incident change that
+    made it: a crash before :func:`fill` leaves it to :func:`claim_orphans`, never loses it. None when
+    the same page is already new or pending (made by another daemon): then it is not paged twice."""
+    page = PageRow(incident_id=incident_id, alert_kind=alert_kind, dedup_key=dedup_key, alert=alert,
+                   status="new", created_at=now)
+    try:
+        with s.begin_nested():
+            s.add(page)
+            s.flush()
+    except IntegrityError:
+        return None
+    return page.id
+
+
+def fill(s: Session, page_id: int, alert: dict[str, Any], channels: list[str], now: datetime,
+         claim_until: datetime) -> list[Job]:
+    """Queue a staged page as ``alert`` (what is sent, and read back for retries): one delivery per
+    channel, due at ``claim_until``. ``[]`` when it is not ``new`` any more (another daemon queued it)."""
+    taken = s.execute(update(PageRow).where(PageRow.id == page_id, PageRow.status == "new")
+                      .values(status="pending", alert=alert)).rowcount == 1
+    if not taken:
+        return []
+    rows = [DeliveryRow(page_id=page_id, channel=name, status="pending", attempts=0, next_attempt_at=claim_until,
+                        claimed_by=CLAIMER, created_at=now, updated_at=now) for name in channels]
+    s.add_all(rows)
+    s.flush()
+    return [Job(r.id, page_id, r.channel, 0) for r in rows]
+
+
+def drop_unqueued(s: Session, page_id: int) -> None:
+    """A staged page that needed no delivery after all (no channel takes it, or it was silenced)."""
+    s.execute(delete(PageRow).where(PageRow.id == page_id, PageRow.status == "new"))
+
+
+def claim_orphans(s: Session, now: datetime, made_before: datetime) -> list[Page]:
+    """Staged pages never queued (their process died in between), each claimed for this worker by
+    moving its ``created_at`` to ``now`` in a conditional UPDATE."""
+    ids = list(s.scalars(select(PageRow.id).where(PageRow.status == "new", PageRow.created_at <= made_before)
+                         .order_by(PageRow.id).limit(BATCH)))
+    out = []
+    for page_id in ids:
+        if s.execute(update(PageRow).where(PageRow.id == page_id, PageRow.status == "new",
+                                           PageRow.created_at <= made_before)
+                     .values(created_at=now)).rowcount == 1:
+            out.append(page(s, page_id))
+    return out
 
 
 def add_fallback(s: Session, page_id: int, channel: str, instead_of: str, now: datetime,

@@ -257,7 +257,8 @@ class PageRow(Base):
         # Two daemons can never queue the same page at once (migration 0012); once it settled, the
         # notification log's dedup decides about a later copy.
         Index("uq_pages_pending_dedup_key", "dedup_key", unique=True,
-              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+              sqlite_where=text("status IN ('new', 'pending')"),
+              postgresql_where=text("status IN ('new', 'pending')")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -265,7 +266,7 @@ class PageRow(Base):
     alert_kind: Mapped[str] = mapped_column(String(20))
     dedup_key: Mapped[str] = mapped_column(String(200))
     alert: Mapped[dict[str, Any]] = mapped_column(JSON)  # alerts.delivery.alert_to_json
-    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(20))  # new (not queued yet) | pending | delivered | failed
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]  # delivered to a first channel, or given up on every channel
     alarm_at: Mapped[datetime | None]  # when "reached no channel" was first reported

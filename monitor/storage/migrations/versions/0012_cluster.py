@@ -47,7 +47,8 @@ def upgrade() -> None:
     op.execute("UPDATE pages SET status = 'failed' WHERE status = 'pending' AND id NOT IN "
                "(SELECT MIN(id) FROM pages WHERE status = 'pending' GROUP BY dedup_key)")
     op.create_index('uq_pages_pending_dedup_key', 'pages', ['dedup_key'], unique=True,
-                    sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+                    sqlite_where=sa.text("status IN ('new', 'pending')"),
+                    postgresql_where=sa.text("status IN ('new', 'pending')"))
 
 
 def downgrade() -> None:
