@@ -80,5 +80,17 @@ class Source(ABC):
     def fetch(self, state: SourceState) -> FetchResult:
         """Return new items since ``state``; raise SourceError on failure."""
 
+    def politeness(self) -> dict | None:
+        """What this source must keep to before its next request (slow-down, Retry-After), to be
+        stored between polls; None when nothing. HTTP sources answer through their fetcher."""
+        fetcher = getattr(self, "_fetcher", None)
+        return fetcher.politeness() if fetcher is not None and hasattr(fetcher, "politeness") else None
+
+    def restore_politeness(self, data: dict | None) -> None:
+        """Take up what :meth:`politeness` stored (by whichever daemon polled last)."""
+        fetcher = getattr(self, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "restore_politeness"):
+            fetcher.restore_politeness(data)
+
     def close(self) -> None:
         """Release network clients or file handles."""

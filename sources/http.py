@@ -314,6 +314,26 @@ class HttpFetcher:
         self._not_before = time.monotonic() + seconds
         self._not_before_reason = reason
 
+    # Politeness outlives this object: several daemons poll the same source in turn, so the
+    # slow-down level and "no request before" are kept in the database between polls (wall clock).
+    def politeness(self) -> dict | None:
+        wait = self._not_before - time.monotonic()
+        if self._slow_level == 0 and wait <= 0:
+            return None
+        return {"slow_level": self._slow_level, "not_before": time.time() + max(wait, 0.0),
+                "reason": self._not_before_reason}
+
+    def restore_politeness(self, data: dict | None) -> None:
+        data = data or {}
+        try:
+            level, not_before = int(data.get("slow_level", 0)), float(data.get("not_before", 0.0))
+        except (TypeError, ValueError):
+            level, not_before = 0, 0.0  # an unreadable record costs one request, not the source
+        self._slow_level = max(0, level)
+        wait = min(not_before - time.time(), self.max_slow_down)
+        self._not_before = time.monotonic() + wait if wait > 0 else 0.0
+        self._not_before_reason = str(data.get("reason", "")) if wait > 0 else ""
+
     def _get_once(self, url: str, request_headers: dict[str, str], params: Mapping[str, str] | None,
                   token: cancel.CancelToken) -> HttpResponse:
         import httpx

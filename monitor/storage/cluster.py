@@ -161,6 +161,14 @@ def hand_back(s: Session, dead: list[str], now: datetime) -> list[str]:
     return names
 
 
+def politeness(s: Session, name: str) -> dict | None:
+    return s.scalar(select(SourceStateRow.politeness).where(SourceStateRow.name == name))
+
+
+def keep_politeness(s: Session, name: str, data: dict | None) -> None:
+    s.execute(update(SourceStateRow).where(SourceStateRow.name == name).values(politeness=data))
+
+
 def schedule(s: Session) -> list[SourceSchedule]:
     rows = s.execute(select(SourceStateRow.name, SourceStateRow.next_poll_at, SourceStateRow.polled_by,
                             SourceStateRow.last_poll_at).order_by(SourceStateRow.name)).all()

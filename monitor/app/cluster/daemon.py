@@ -110,14 +110,18 @@ class ClusterDaemon(Daemon):
             return  # removed by a reload, or leaving
         now = self.clock()
         jitter = cfg.jitter.total_seconds() * random.random()
+        source = self.pipeline.sources[name]
         with self.db.session() as s:
             if not cluster.claim_poll(s, name, cfg.type, now, now + cfg.interval + timedelta(seconds=jitter),
                                       self.node_name):
                 return  # polled this period already (a job deferred twice, or retried)
+            source.restore_politeness(cluster.politeness(s, name))  # whoever polled last was told to slow down
         self.watchdog.polled(name, now)
         with self._count_lock:
             self.polls += 1
         self._guarded(self.pipeline.poll, name)
+        with self.db.session() as s:
+            cluster.keep_politeness(s, name, source.politeness())
 
     def deliver_job(self) -> None:
         self._guarded(self.pipeline.deliver_due)

@@ -1,0 +1,107 @@
+"""The cluster's shared state, as pure storage operations with time passed in: a source's period is
+taken once, a lease is held by one node until it expires, dead nodes' unfinished work goes back, and
+the leader's feed sees every stored mention once, even ones committed out of id order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from monitor.app.cluster.feed import StoredFeed
+from sqlalchemy.orm import make_transient
+
+from monitor.storage import cluster, repo
+from monitor.storage.models import MentionRow
+from tests.factories import make_mention
+
+T = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+S = timedelta(seconds=1)
+TTL = timedelta(seconds=10)
+
+
+def node(name: str, at: datetime) -> cluster.Node:
+    return cluster.Node(f"id-{name}", name, "host", 1, "0.1", at, at, "running", {})
+
+
+def test_a_source_is_polled_once_per_period_whoever_claims_it(db):
+    with db.session() as s:
+        assert cluster.claim_poll(s, "feed", "rss", T, T + 60 * S, "a")
+        assert not cluster.claim_poll(s, "feed", "rss", T + S, T + 61 * S, "b")  # same period: refused
+        assert cluster.due_sources(s, ["feed", "new"], T + 30 * S) == ["new"]
+        assert cluster.claim_poll(s, "feed", "rss", T + 60 * S, T + 120 * S, "b")  # next period: b's
+        [row] = cluster.schedule(s)
+        assert (row.polled_by, row.next_poll_at) == ("b", T + 120 * S)
+
+
+def test_a_lease_has_one_holder_until_it_expires(db):
+    with db.session() as s:
+        assert cluster.acquire(s, "rules", "id-a", "a", T, TTL)
+        assert not cluster.acquire(s, "rules", "id-b", "b", T + 5 * S, TTL)
+        assert cluster.renew(s, "rules", "id-a", T + 5 * S, TTL)  # now held until T+15
+        assert not cluster.acquire(s, "rules", "id-b", "b", T + 14 * S, TTL)
+        assert cluster.acquire(s, "rules", "id-b", "b", T + 16 * S, TTL)  # expired: taken over
+        assert not cluster.renew(s, "rules", "id-a", T + 17 * S, TTL)  # the old holder learns it lost
+        [lease] = cluster.leases(s)
+        assert (lease.node_name, lease.expires_at) == ("b", T + 26 * S)
+        cluster.release(s, "rules", "id-a")  # not a's any more: stays
+        assert cluster.leases(s) != []
+
+
+def test_dead_nodes_are_forgotten_and_their_unfinished_work_handed_back(db):
+    with db.session() as s:
+        cluster.register(s, node("a", T))
+        cluster.register(s, node("b", T))
+    with db.session() as s:
+        assert cluster.heartbeat(s, "id-b", T + 8 * S, {"polls": 3})
+        cluster.claim_poll(s, "done", "rss", T, T + 60 * S, "a")
+        repo.record_poll_success(s, "done", "rss", repo.SourceState(), T + S, 0)
+        cluster.claim_poll(s, "cut", "rss", T, T + 60 * S, "a")  # a died during this poll
+        cluster.claim_poll(s, "other", "rss", T, T + 60 * S, "b")
+    with db.session() as s:
+        assert cluster.prune(s, T + 5 * S) == ["a"]
+        assert cluster.hand_back(s, ["a"], T + 6 * S) == ["cut"]
+        assert [n.name for n in cluster.nodes(s)] == ["b"]
+        assert cluster.due_sources(s, ["done", "cut", "other"], T + 6 * S) == ["cut"]
+        assert not cluster.heartbeat(s, "id-a", T + 7 * S, {})  # a, if it was only cut off, must rejoin
+
+
+def test_the_feed_reads_each_stored_mention_once_even_out_of_id_order(db):
+    feed = StoredFeed(db, hole_ttl=timedelta(seconds=60))
+    feed.start(T)
+    with db.session() as s:
+        [a, b, c] = repo.insert_mentions(s, [make_mention(id=None, external_id=x) for x in "abc"])
+    with db.session() as s:  # b's transaction has not committed yet: take its row out for now
+        row = s.get(MentionRow, b.id)
+        s.delete(row)
+        s.flush()
+        make_transient(row)
+    first = feed.read(T + S)
+    assert [m.external_id for m in first.mentions] == ["a", "c"] and set(feed.holes) == {b.id}
+    with db.session() as s:  # b commits
+        s.add(row)
+    second = feed.read(T + 2 * S)
+    assert [m.external_id for m in second.mentions] == ["b"] and feed.holes == {}
+    assert feed.read(T + 3 * S).mentions == []
+
+
+def test_a_hole_that_never_fills_is_forgotten(db):
+    feed = StoredFeed(db, hole_ttl=timedelta(seconds=60))
+    feed.start(T)
+    with db.session() as s:
+        [a, b] = repo.insert_mentions(s, [make_mention(id=None, external_id=x) for x in "ab"])
+        s.delete(s.get(MentionRow, a.id))  # an id used up by a rollback
+    assert [m.external_id for m in feed.read(T).mentions] == ["b"] and set(feed.holes) == {a.id}
+    feed.read(T + 59 * S)
+    assert set(feed.holes) == {a.id}
+    feed.read(T + 61 * S)
+    assert feed.holes == {}
+
+
+def test_poll_outcomes_are_read_from_the_stored_source_state(db):
+    feed = StoredFeed(db)
+    feed.start(T)
+    with db.session() as s:
+        repo.record_poll_success(s, "ok", "rss", repo.SourceState(), T + S, 3)
+        repo.record_poll_failure(s, "bad", "rss", "HTTP 500", T + S)
+    batch = feed.read(T + 2 * S)
+    assert sorted(batch.polls) == [("bad", False, "HTTP 500", 0), ("ok", True, None, 3)]
+    assert feed.read(T + 3 * S).polls == []  # nothing new polled
