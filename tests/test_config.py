@@ -3,6 +3,8 @@
 from datetime import timedelta
 from pathlib import Path
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -124,3 +126,21 @@ def test_bundled_example_and_demo_configs_are_valid():
     for path in (ROOT / "fixtures/demo/config.yaml", ROOT / "fixtures/example-config.yaml"):
         cfg = load_config(path, env=env)
         assert cfg.sources and cfg.topics and cfg.rules and cfg.channels, path
+
+
+PG = "storage: {url: 'postgresql+psycopg://monitor@db.internal/monitor'}\n"
+
+
+def test_a_cluster_is_configured_on_postgresql_only_and_says_so():
+    cfg = parse_config(PG + "cluster: {enabled: true, node_name: 杭州-1}\n", env={})
+    assert cfg.cluster.enabled and cfg.cluster.node_name == "杭州-1" and cfg.cluster.dead_after.total_seconds() == 10
+    assert not parse_config("", env={}).cluster.enabled  # the embedded default stays one process
+    for text, said in [
+        ("cluster: {enabled: true}\n", "several daemons share a PostgreSQL database"),
+        (PG + "cluster: {enabled: true, dispatch_every: 7s}\n", "cluster.dispatch_every"),
+        (PG + "cluster: {enabled: true, heartbeat: 5s, dead_after: 10s}\n", "at least three heartbeats"),
+        (PG + "cluster: {enabled: true}\nsources:\n  - {name: 微博热搜, type: hotlist, url: 'http://127.0.0.1:9/x'}\n",
+         "hot-list sources (微博热搜)"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            parse_config(text, env={})
