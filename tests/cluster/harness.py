@@ -9,13 +9,13 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import text
 
-from tests.faults.hostile import HostileServer, respond
+from tests.faults.hostile import HostileServer, _QuietServer, respond
 from tests.faults.proc import DaemonProcess, config_text
 
 TOPIC = "鲜丰奶茶"
@@ -77,7 +77,7 @@ class FeedServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)  # a killed node resets its connections
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
