@@ -1,0 +1,472 @@
+"""Cluster mode (issue 14): polls on time with 1-3 nodes, throughput per node, failover gap after kill -9.
+
+Every node is a real ``monitor run --config …`` process (cluster enabled) on one PostgreSQL database
+(a private schema per measurement, dropped afterwards); the feeds come from one threaded HTTP server
+in this process, which notes the time of every request. Three measurements:
+
+* **lag** — ``--sources`` RSS feeds (one fixed item each: after the first poll a poll stores
+  nothing, so the figure is the scheduling, not the scoring) polled every ``--interval`` by 1, 2 and
+  3 nodes. A node claims a poll by moving ``source_state.next_poll_at`` one interval past the claim,
+  so *lag = poll_claimed_at − the next_poll_at it answered*: this process samples ``source_state``
+  every 0.25 s and pairs each new claim with the due time seen before it. Counted: the polls due
+  within ``--periods`` intervals after every source was polled once (the first, all-at-once round is
+  warm-up). Cross-check from the feed server: gap between two requests of one feed − interval.
+* **throughput** — the workload of bench_workload.py (100 RSSHub feeds, 20 new posts per poll, every
+  500 ms: more than the daemons can take), stored mentions/s over ``--seconds`` after ``--warmup``:
+  one single daemon (cluster off, same PostgreSQL) as the baseline, then 1, 2 and 3 cluster nodes.
+* **failover** — ``--failover-sources`` feeds every ``--failover-interval`` answering after
+  ``--feed-delay`` (so some polls are in flight when a node dies), ``--failover-nodes`` nodes; the
+  node leading the rules is killed with SIGKILL, the gap is the longest time between two requests
+  of one feed across the kill (feeds the killed node polled last, and all feeds), and the time
+  until the ``rules`` lease (``cluster_leases``) names another node; then the node is started again.
+  ``--runs`` kills, median and max.
+
+The machine has few cores (``nproc``) and the feed server and the sampler run in this process: their
+CPU share is printed next to the nodes'. Run: ``.venv/bin/python tests/bench/bench_cluster.py``
+(``make bench``; ~9 min; ``--quick`` ~3 min). ``--skip lag,throughput,failover``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import workload as wl  # noqa: E402
+from tests.faults.proc import DaemonProcess, descendants  # noqa: E402
+from tests.servers import LocalServer, Response  # noqa: E402
+
+JOINED = "joined the cluster"
+CLUSTER = {"enabled": True, "dispatch_every": "1s", "heartbeat": "1s", "dead_after": "5s"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--database-url", default=None, help="PostgreSQL server (default: $MONITOR_TEST_DATABASE_URL "
+                                                         "or 127.0.0.1:5432/test)")
+    ap.add_argument("--quick", action="store_true", help="smaller and shorter (~3 min)")
+    ap.add_argument("--nodes", default="1,2,3", help="node counts for lag and throughput")
+    ap.add_argument("--sources", type=int, default=1000)
+    ap.add_argument("--interval", type=float, default=30.0, help="seconds between polls of a source (lag)")
+    ap.add_argument("--periods", type=float, default=2.0, help="intervals measured after the warm-up round")
+    ap.add_argument("--warmup", type=float, default=10.0, help="throughput: seconds after the first stored mention")
+    ap.add_argument("--seconds", type=float, default=20.0, help="throughput: measured seconds")
+    ap.add_argument("--failover-nodes", type=int, default=3)
+    ap.add_argument("--failover-sources", type=int, default=50)
+    ap.add_argument("--failover-interval", type=float, default=5.0)
+    ap.add_argument("--feed-delay", type=float, default=0.3, help="failover: seconds each feed takes to answer")
+    ap.add_argument("--runs", type=int, default=5, help="failover: kills")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: lag, throughput, failover")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.sources, args.interval, args.warmup, args.seconds, args.runs = 300, 15.0, 5.0, 10.0, 3
+    skip = set(filter(None, args.skip.split(",")))
+    url = wl.postgres_url(args.database_url)
+    if url is None:
+        print("cluster bench: no PostgreSQL at 127.0.0.1:5432 (or $MONITOR_TEST_DATABASE_URL); skipped")
+        return 0
+    counts = [int(n) for n in args.nodes.split(",")]
+    print(f"cluster: nodes on {wl.simple_url(url)}, dispatch_every/heartbeat 1s, dead_after 5s; {wl.load_note()}",
+          flush=True)
+    result: dict = {"args": {k: v for k, v in vars(args).items() if k != "database_url"}}
+    if "lag" not in skip:
+        result["lag"] = {n: measure_lag(url, n, args) for n in counts}
+    if "throughput" not in skip:
+        result["throughput"] = {"single": measure_throughput(url, 0, args)}
+        result["throughput"].update({n: measure_throughput(url, n, args) for n in counts})
+    if "failover" not in skip:
+        result["failover"] = measure_failover(url, args)
+    report(result, args)
+    return 0
+
+
+# -- pieces ------------------------------------------------------------------------------------
+class Feeds:
+    """``/feed/<i>``: one fixed RSS item each (or ``new`` unseen ones); every request's time noted."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.hits: list[tuple[float, int]] = []  # (unix time the request arrived, feed index)
+        self.server = LocalServer(self._handle)
+        self.server.requests = wl._Discard()
+
+    def _handle(self, req):
+        if not req.path.startswith("/feed/"):
+            return Response(404, b"")
+        i = int(req.path.rsplit("/", 1)[1])
+        self.hits.append((time.time(), i))  # list.append is atomic: no lock in the hot path
+        body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>feed {i}</title><item><guid>f{i}</guid>'
+                f"<title>鲜丰奶茶 {i}</title><description>鲜丰奶茶很好喝 {i}</description></item></channel></rss>")
+        return Response(200, body.encode(), {"Content-Type": "application/rss+xml"}, delay=self.delay)
+
+    def times(self) -> dict[int, list[float]]:
+        out: dict[int, list[float]] = {}
+        for at, i in list(self.hits):
+            out.setdefault(i, []).append(at)
+        return {i: sorted(ts) for i, ts in out.items()}
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __enter__(self) -> "Feeds":
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.__exit__(*exc)
+
+
+def feed_config(data: Path, db_url: str, feed_url: str, sources: int, interval: float) -> dict:
+    return {
+        "data_dir": str(data), "storage": {"url": db_url}, "cluster": CLUSTER,
+        # the host limit is per process: 8 lets a node keep its job slots busy on one local server
+        "sources": [{"name": f"s{i:04d}", "type": "rss", "url": f"{feed_url}/feed/{i}", "interval": f"{interval}s",
+                     "max_per_host": 8} for i in range(sources)],
+        "topics": [{"name": "鲜丰奶茶", "keywords": ["鲜丰"]}],
+        "rules": [{"name": "塌房", "type": "keyword", "terms": {"塌房": "II"}}],
+        "scheduler": {"shutdown_grace": "5s"},
+    }
+
+
+class Db:
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url, future=True, pool_size=2)
+
+    def rows(self, sql: str) -> list:
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(text(sql)).all())
+        except Exception:  # noqa: BLE001 - the tables appear when the first node migrates
+            return []
+
+    def scalar(self, sql: str, default=0):
+        rows = self.rows(sql)
+        return rows[0][0] if rows and rows[0][0] is not None else default
+
+
+def epoch(dt) -> float:
+    return dt.replace(tzinfo=timezone.utc).timestamp()
+
+
+class Claims(threading.Thread):
+    """Samples ``source_state`` every ``every`` s: each claim of a poll, with the due time it answered."""
+
+    def __init__(self, db: Db, every: float = 0.25):
+        super().__init__(daemon=True)
+        self.db, self.every = db, every
+        self.last: dict[str, tuple] = {}  # name -> (next_poll_at, poll_claimed_at, polled_by)
+        self.claims: list[tuple[str, float, float, str]] = []  # (source, due, claimed, node)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            for name, due, claimed, node in self.db.rows(
+                    "SELECT name, next_poll_at, poll_claimed_at, polled_by FROM source_state"):
+                before = self.last.get(name)
+                if before is not None and claimed != before[1] and before[0] is not None:
+                    self.claims.append((name, epoch(before[0]), epoch(claimed), node))
+                self.last[name] = (due, claimed, node)
+
+
+def start_nodes(config: Path, data: Path, count: int, stack: ExitStack) -> list[DaemonProcess]:
+    nodes = [DaemonProcess(config, data / f"node{k}.log").start() for k in range(count)]
+    for node in nodes:
+        stack.callback(node.ensure_stopped)
+    for node in nodes:
+        node.wait_for(JOINED, 120)
+    return nodes
+
+
+def stop_nodes(nodes: list[DaemonProcess]) -> None:
+    for node in nodes:
+        if node.proc.poll() is None:
+            node.proc.terminate()
+    for node in nodes:
+        try:
+            node.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            node.ensure_stopped()
+
+
+def cpu(pids: list[int]) -> float:
+    """CPU seconds of processes and their children (scoring workers) so far."""
+    return sum(wl.cpu_seconds(p) for pid in pids for p in [pid, *descendants(pid)])
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def errors(nodes: list[DaemonProcess]) -> list[str]:
+    return [line[:300] for n in nodes for line in n.output().splitlines() if " ERROR " in line or "Traceback" in line]
+
+
+# -- 1. lag ------------------------------------------------------------------------------------
+def measure_lag(base_url: str, count: int, args) -> dict:
+    with ExitStack() as stack:
+        db_url = stack.enter_context(wl.postgres_schema(base_url))
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        feeds = stack.enter_context(Feeds())
+        wl.provide_default_model(data)
+        cfg = wl.write_config(data / "monitor.yaml", feed_config(data, db_url, feeds.url, args.sources, args.interval))
+        db = Db(db_url)
+        claims = Claims(db)
+        claims.start()
+        stack.callback(claims.stop.set)
+        started = time.time()
+        nodes = start_nodes(cfg, data, count, stack)
+        while db.scalar("SELECT count(*) FROM source_state WHERE poll_claimed_at IS NOT NULL") < args.sources:
+            if time.time() - started > 300:
+                raise SystemExit(f"{count} node(s): not every source polled once in 300 s\n" + "\n".join(errors(nodes)))
+            time.sleep(0.5)
+        first_round = time.time() - started
+        t0 = time.time()
+        t1 = t0 + args.periods * args.interval
+        pids = [n.pid for n in nodes]
+        c0, b0, m0 = cpu(pids), own_cpu(), wl.busy_seconds()
+        time.sleep(max(0.0, t1 - time.time()))
+        c1, b1, m1 = cpu(pids), own_cpu(), wl.busy_seconds()
+        # polls due before t1 get a grace to happen; those still unclaimed are counted as late
+        deadline = time.time() + max(10.0, args.interval / 2)
+        while time.time() < deadline and db.scalar(
+                f"SELECT count(*) FROM source_state WHERE next_poll_at < to_timestamp({t1}) AT TIME ZONE 'UTC'"):
+            time.sleep(0.5)
+        overdue = db.rows(f"SELECT name, next_poll_at FROM source_state "
+                          f"WHERE next_poll_at < to_timestamp({t1}) AT TIME ZONE 'UTC'")
+        now = time.time()
+        stop_nodes(nodes)
+        claims.stop.set()
+        claims.join(5)
+        errs = errors(nodes)
+        db.engine.dispose()
+    window = [(s, due, at, node) for s, due, at, node in claims.claims if t0 <= due < t1]
+    lags = [at - due for _, due, at, _ in window] + [now - epoch(due) for _, due in overdue]
+    per_node: dict[str, int] = {}
+    for *_, node in window:
+        per_node[node] = per_node.get(node, 0) + 1
+    gaps = []
+    for ts in feeds.times().values():
+        gaps += [b - a - args.interval for a, b in zip(ts, ts[1:]) if t0 <= a + args.interval < t1]
+    polled = {s for s, *_ in window}
+    return {"nodes": count, "first_round_s": first_round, "polls": len(window), "overdue": len(overdue),
+            "sources_without_poll": args.sources - len(polled),
+            "lag_p50": pct(lags, 50), "lag_p99": pct(lags, 99), "lag_max": max(lags, default=None),
+            "gap_p50": pct(gaps, 50), "gap_p99": pct(gaps, 99),
+            "double_polls": sum(g < -args.interval / 2 for g in gaps),
+            "polls_per_node": sorted(per_node.values(), reverse=True) + [0] * (count - len(per_node)),
+            "node_cores": (c1 - c0) / (t1 - t0), "bench_cores": (b1 - b0) / (t1 - t0),
+            "machine_cores": (m1 - m0) / (t1 - t0), "errors": len(errs), "first_error": errs[0] if errs else None}
+
+
+# -- 2. throughput -------------------------------------------------------------------------------
+def measure_throughput(base_url: str, count: int, args) -> dict:
+    """``count`` cluster nodes, or 0: one single daemon (cluster off) on the same PostgreSQL."""
+    with ExitStack() as stack:
+        db_url = stack.enter_context(wl.postgres_schema(base_url))
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        feeds = stack.enter_context(wl.FeedServer(100, 20))
+        hook = stack.enter_context(wl.receiver())
+        wl.provide_default_model(data)
+        cfg = wl.config(data, feed_url=feeds.url, hook_url=hook.url, database_url=db_url, interval="500ms")
+        if count:
+            cfg["cluster"] = CLUSTER
+        path = wl.write_config(data / "monitor.yaml", cfg)
+        db = Db(db_url)
+        if count:
+            nodes = start_nodes(path, data, count, stack)
+        else:
+            nodes = [DaemonProcess(path, data / "single.log").start()]
+            stack.callback(nodes[0].ensure_stopped)
+        started = time.time()
+        while db.scalar("SELECT count(*) FROM mentions") == 0:
+            if time.time() - started > 180 or any(n.proc.poll() is not None for n in nodes):
+                raise SystemExit("nothing stored:\n" + "\n".join(n.output()[-2000:] for n in nodes))
+            time.sleep(0.2)
+        time.sleep(args.warmup)
+        pids = [n.pid for n in nodes]
+
+        def sample():
+            polls = dict(db.rows("SELECT name, (info->>'polls')::int FROM cluster_nodes")) if count else {}
+            return time.time(), db.scalar("SELECT count(*) FROM mentions"), cpu(pids), own_cpu(), polls
+
+        t0, n0, c0, b0, p0 = sample()
+        time.sleep(args.seconds)
+        t1, n1, c1, b1, p1 = sample()
+        stop_nodes(nodes)
+        errs = errors(nodes)
+        db.engine.dispose()
+    rate = (n1 - n0) / (t1 - t0)
+    return {"nodes": count, "mentions_per_s": rate, "per_node": rate / max(1, count),
+            "per_cpu_s": (n1 - n0) / max(1e-9, c1 - c0), "node_cores": (c1 - c0) / (t1 - t0),
+            "bench_cores": (b1 - b0) / (t1 - t0),
+            "polls_per_node": sorted((p1.get(k, 0) - p0.get(k, 0) for k in p1), reverse=True),
+            "errors": len(errs), "first_error": errs[0] if errs else None}
+
+
+# -- 3. failover -------------------------------------------------------------------------------
+def measure_failover(base_url: str, args) -> dict:
+    interval = args.failover_interval
+    with ExitStack() as stack:
+        db_url = stack.enter_context(wl.postgres_schema(base_url))
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        feeds = stack.enter_context(Feeds(delay=args.feed_delay))
+        wl.provide_default_model(data)
+        cfg = wl.write_config(data / "monitor.yaml",
+                              feed_config(data, db_url, feeds.url, args.failover_sources, interval))
+        db = Db(db_url)
+        nodes = start_nodes(cfg, data, args.failover_nodes, stack)
+        runs = []
+        for run in range(args.runs):
+            settle_until = time.time() + 3 * interval
+            while time.time() < settle_until or not db.scalar("SELECT node_name FROM cluster_leases "
+                                                              "WHERE name = 'rules'", None):
+                time.sleep(0.2)
+            leader = db.scalar("SELECT node_name FROM cluster_leases WHERE name = 'rules'", None)
+            victim = next(n for n in nodes if leader.endswith(f":{n.pid}"))
+            mine = {int(name[1:]) for name, in db.rows(f"SELECT name FROM source_state WHERE polled_by = '{leader}'")}
+            t_kill = time.time()
+            victim.kill9()
+            moved = forgotten = None
+            while time.time() < t_kill + 30 and (moved is None or forgotten is None):
+                holder = db.scalar("SELECT node_name FROM cluster_leases WHERE name = 'rules'", None)
+                if moved is None and holder is not None and holder != leader:
+                    moved = time.time() - t_kill
+                if forgotten is None and not db.scalar(f"SELECT count(*) FROM cluster_nodes WHERE name = '{leader}'"):
+                    forgotten = time.time() - t_kill
+                time.sleep(0.05)
+            time.sleep(max(0.0, t_kill + 5 + 3 * interval - time.time()))  # dead_after, then polls resume
+            gaps, unpolled = {}, []
+            times = feeds.times()
+            for i in range(args.failover_sources):
+                ts = times.get(i, [])
+                before = [t for t in ts if t <= t_kill]
+                after = [t for t in ts if t > t_kill]
+                if not before or not after:
+                    unpolled.append(i)
+                    continue
+                # the longest wait across the kill: from the last request before it to every later one
+                seq = [before[-1]] + after
+                gaps[i] = max(b - a for a, b in zip(seq, seq[1:]))
+            runs.append({"killed": leader, "sources_of_killed": len(mine),
+                         "gap_killed_s": max((gaps[i] for i in mine if i in gaps), default=None),
+                         "gap_all_s": max(gaps.values(), default=None), "unpolled": unpolled,
+                         "lease_moved_s": moved, "node_forgotten_s": forgotten})
+            print(f"  failover run {run + 1}: killed the leader {leader} (last poller of {len(mine)} sources): "
+                  f"longest gap {_s(runs[-1]['gap_killed_s'])} (all sources {_s(runs[-1]['gap_all_s'])}), "
+                  f"rules lease moved after {_s(moved)}", flush=True)
+            nodes[nodes.index(victim)] = fresh = DaemonProcess(cfg, data / f"restarted{run}.log").start()
+            stack.callback(fresh.ensure_stopped)
+            fresh.wait_for(JOINED, 120)
+        stop_nodes(nodes)
+        double = sum(b - a < interval / 2 for ts in feeds.times().values() for a, b in zip(ts, ts[1:]))
+        errs = errors(nodes)
+        db.engine.dispose()
+    return {"runs": runs, "double_polls": double, "errors": len(errs), "first_error": errs[0] if errs else None}
+
+
+# -- report ------------------------------------------------------------------------------------
+def _s(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f} s"
+
+
+def _med(values: list) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None]
+    return (statistics.median(values), max(values)) if values else (None, None)
+
+
+def report(result: dict, args) -> None:
+    print()
+    if "lag" in result:
+        lag = result["lag"]
+        print(f"### Polls on time: {args.sources} sources every {args.interval:g} s, {args.periods:g} intervals "
+              "after the first round\n")
+        print("lag = poll_claimed_at − the next_poll_at it answered (source_state, sampled every 0.25 s); feed gap = "
+              "time between two requests of a feed − interval (feed server).\n")
+        print("| nodes | lag p50 | lag p99 | lag max | feed gap p50 / p99 | polls / due sources | polls per node "
+              "| first round | nodes' CPU / feed server+sampler CPU (cores) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for n, r in lag.items():
+            print(f"| {n} | {_s(r['lag_p50'], 2)} | {_s(r['lag_p99'], 2)} | {_s(r['lag_max'], 2)} "
+                  f"| {_s(r['gap_p50'], 2)} / {_s(r['gap_p99'], 2)} | {r['polls']} / {args.sources} "
+                  f"| {', '.join(map(str, r['polls_per_node']))} | {r['first_round_s']:.0f} s "
+                  f"| {r['node_cores']:.2f} / {r['bench_cores']:.2f} |")
+        for n, r in lag.items():
+            notes = [f"{r['overdue']} source(s) still overdue at the end"] * bool(r["overdue"])
+            notes += [f"{r['sources_without_poll']} source(s) not polled in the window"] * bool(r["sources_without_poll"])
+            notes += [f"{r['double_polls']} feed(s) requested twice within half an interval"] * bool(r["double_polls"])
+            notes += [f"{r['errors']} error line(s), first: {r['first_error']}"] * bool(r["errors"])
+            if notes:
+                print(f"- {n} node(s): " + "; ".join(notes))
+        print()
+    if "throughput" in result:
+        tp = result["throughput"]
+        single = tp["single"]["mentions_per_s"]
+        print(f"### Throughput: 100 feeds × 20 new posts every 500 ms, {args.seconds:g} s after {args.warmup:g} s "
+              "warm-up; baseline: one single daemon (cluster off) on the same PostgreSQL\n")
+        print("| daemons | stored mentions/s | per node | per node ÷ single | per CPU s | CPU (cores) | polls per node |")
+        print("|---|---|---|---|---|---|---|")
+        for n, r in tp.items():
+            print(f"| {'single' if n == 'single' else f'{n} node(s)'} | {r['mentions_per_s']:,.0f} | "
+                  f"{r['per_node']:,.0f} | {r['per_node'] / single:.2f} | {r['per_cpu_s']:,.0f} | {r['node_cores']:.2f} "
+                  f"| {', '.join(map(str, r['polls_per_node'])) or '—'} |")
+        if 1 in tp:
+            print(f"\ncoordination overhead (1 cluster node ÷ single daemon): {tp[1]['mentions_per_s'] / single:.2f} "
+                  f"in mentions/s, {tp[1]['per_cpu_s'] / tp['single']['per_cpu_s']:.2f} per CPU second")
+        for n, r in tp.items():
+            if r["errors"]:
+                print(f"- {n}: {r['errors']} error line(s), first: {r['first_error']}")
+        print()
+    if "failover" in result:
+        fo = result["failover"]
+        runs = fo["runs"]
+        print(f"### Failover: {args.failover_nodes} nodes, {args.failover_sources} sources every "
+              f"{args.failover_interval:g} s (feeds answer in {args.feed_delay:g} s), the rules leader killed with "
+              f"SIGKILL, {len(runs)} runs\n")
+        print("gap = longest time between two requests of one feed across the kill (normally the interval).\n")
+        print("| | median | max |\n|---|---|---|")
+        for label, key in [("longest gap, sources the killed node polled last", "gap_killed_s"),
+                           ("longest gap, any source", "gap_all_s"), ("rules lease moved after", "lease_moved_s"),
+                           ("killed node forgotten (cluster_nodes) after", "node_forgotten_s")]:
+            med, top = _med([r[key] for r in runs])
+            print(f"| {label} | {_s(med)} | {_s(top)} |")
+        unpolled = sorted({i for r in runs for i in r["unpolled"]})
+        if unpolled:
+            print(f"- sources not polled again after a kill: {unpolled}")
+        if fo["double_polls"]:
+            print(f"- {fo['double_polls']} request(s) of a feed within half an interval of the previous one")
+        if fo["errors"]:
+            print(f"- {fo['errors']} error line(s) in the surviving nodes, first: {fo['first_error']}")
+    cmd = [".venv/bin/python", "tests/bench/bench_cluster.py"] + sys.argv[1:]
+    print(f"\n{os.cpu_count()} cores, shared by the nodes, the feed server and PostgreSQL; {wl.load_note()}; "
+          f"reproduce: {' '.join(cmd)}")
+    print(json.dumps({"bench": "cluster", "tree": wl.tree_label(wl.PROJECT), "results": result}, ensure_ascii=False,
+                     default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
