@@ -105,3 +105,23 @@ def test_poll_outcomes_are_read_from_the_stored_source_state(db):
     batch = feed.read(T + 2 * S)
     assert sorted(batch.polls) == [("bad", False, "HTTP 500", 0), ("ok", True, None, 3)]
     assert feed.read(T + 3 * S).polls == []  # nothing new polled
+
+
+def test_nodes_link_copies_of_what_other_nodes_stored(db, tmp_path):
+    from monitor.app.pipeline import Pipeline
+    from monitor.core.domain import SourceState
+    from sources.base import FetchResult, RawItem
+    from tests.source_helpers import make_pipeline
+
+    feeds = [{"name": n, "type": "jsonl", "path": str(tmp_path / f"{n}.jsonl")} for n in ("weibo", "douyin")]
+    a, b = (make_pipeline(db, feeds) for _ in range(2))
+    for p in (a, b):
+        p.evaluate = False  # nodes of a cluster
+    text = "星河手机 X5 电池鼓包，售后拒绝退换，大家千万别买这款手机了"
+    b.ingest("douyin", FetchResult([RawItem("d0", "别的内容，与此无关的一条")], SourceState()))  # b's index loads
+    a.ingest("weibo", FetchResult([RawItem("w1", "开头"), RawItem("w2", text)], SourceState()))
+    b.ingest("douyin", FetchResult([RawItem("d1", text)], SourceState()))  # a copy of a's post, stored by b
+    with db.session() as s:
+        rows = {r.external_id: r for r in s.query(MentionRow)}
+    assert rows["d1"].story_id == rows["w2"].id  # b's story index learnt what a stored after it loaded
+    assert isinstance(a, Pipeline)

@@ -82,6 +82,8 @@ class Pipeline:
         self.rules = self._rule_engine()
         self.deduper = Deduper()
         self._dedup_loaded = False
+        self._dedup_seen = 0  # the newest mention id the story index has seen (a cluster node refreshes from it)
+        self._own_ids: set[int] = set()  # stored here since: already in the index
         self.incidents = IncidentManager.from_config(db, config)
         channels = channels if channels is not None else [CHANNELS.get(c.type)(c) for c in config.channels]
         self.notifier = Notifier(db, channels, lease=config.delivery.lease, quiet_hours=config.incidents.quiet_hours)
@@ -291,6 +293,14 @@ class Pipeline:
             self._dedup_loaded = True
             with self.db.session() as s:
                 self.deduper.load(repo.dedup_history(s, self.clock() - self.deduper.window, self.deduper.max_entries))
+                self._dedup_seen = repo.last_mention_id(s)
+        elif not self.evaluate:  # a node of a cluster: what the other nodes stored since counts too
+            with self.db.session() as s:
+                rows = repo.dedup_after(s, self._dedup_seen, self.deduper.max_entries)
+            if rows:
+                self._dedup_seen = rows[-1][0]
+                self.deduper.load(r[1:] for r in rows if r[0] not in self._own_ids)
+            self._own_ids = {i for i in self._own_ids if i > self._dedup_seen}
         return self.deduper.link(mentions)
 
     def _score(self, mentions: list[Mention]) -> list[Mention]:
@@ -311,6 +321,8 @@ class Pipeline:
         """``volume``: the mentions count as people talking (not a hot list's entries)."""
         with self.db.session() as s:  # items, their counts and the cursor in one transaction
             stored = repo.insert_mentions(s, mentions)
+            if not self.evaluate:
+                self._own_ids.update(m.id for m in stored if m.id is not None)
             if volume:
                 counts.add(s, stored)
             repo.record_poll_success(s, source.name, source.config.type, result.state, now, len(stored))

@@ -113,6 +113,15 @@ def dedup_history(session: Session, since: datetime, limit: int) -> list[tuple[s
     return [tuple(r) for r in session.execute(stmt)][::-1]
 
 
+def dedup_after(session: Session, after_id: int, limit: int) -> list[tuple[int, str, str, str, int | None, datetime]]:
+    """(id, source, external_id, content_hash, simhash, published_at) of mentions stored after ``after_id``,
+    in id order (what other daemons of a cluster stored since)."""
+    stmt = (select(MentionRow.id, MentionRow.source, MentionRow.external_id, MentionRow.content_hash,
+                   MentionRow.simhash, MentionRow.published_at)
+            .where(MentionRow.id > after_id).order_by(MentionRow.id).limit(limit))
+    return [tuple(r) for r in session.execute(stmt)]
+
+
 # -- Mention <-> mentions row, derived once ----------------------------------------------------
 # Every Mention field is stored in the column of its name, except these renamed ones; a field without
 # a column (``duplicate_of``: dedup's link to a story root, resolved to ``story_id`` on insert) is not stored.
