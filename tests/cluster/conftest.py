@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     skip = pytest.mark.skip(reason=f"the cluster suite needs PostgreSQL: set {PG_ENV}")
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        if here in item.path.parents:
             item.add_marker(skip)
 
 
