@@ -20,6 +20,7 @@ SCREENS = [
     "silences",  # /silences (list, POST add), POST /silences/{id}/expire
     "notifications",  # /notifications (pages and their delivery attempts)
     "reports",  # /reports, /reports/incident/{id}, /reports/daily, /reports/period (?download=html|md|svg)
+    "cluster",  # /cluster (the daemons: cluster nodes, heartbeats, rules leader, overdue sources)
 ]
 
 
