@@ -15,7 +15,7 @@ from alerts.rules.base import Match
 from monitor.core.severity import Severity
 from monitor.storage import deliveries, repo
 from monitor.storage.models import SentimentFeedbackRow, SilenceRow
-from tests.factories import make_mention
+from tests.factories import make_mention, unstaged
 from tests.web_helpers import Console
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -80,6 +80,7 @@ def seed(db) -> dict:
     match = Match("firing", "负面激增", "negative_spike", TOPIC, NOW - 25 * MIN, Severity.III,
                   "「鲜丰奶茶」负面声量激增：近10m负面 6 条", {"current_negative": 6, "window": "10m"}, evidence)
     [alert] = manager.handle([match], NOW - 25 * MIN)
+    alert = unstaged(db, alert)  # the pages below stand for it
     iid = alert.incident_id
     alert_doc = {"title": "「鲜丰奶茶」负面激增", "topic": TOPIC, "severity": "III"}
     with db.session() as s:

@@ -32,7 +32,7 @@ from monitor import __version__
 from monitor.app.config import database_url, load_config
 from monitor.core.errors import ConfigError
 from monitor.app.httpd import DEFAULT_BIND, HttpServer, Request, Response
-from monitor.app.lease import Lease
+from monitor.app.lease import Lease, LeaseHeld
 from monitor.app.metrics import Metrics, health
 from monitor.app.pipeline import Pipeline, utcnow
 from monitor.app.service import Context
@@ -42,6 +42,7 @@ from sources.httpguard import configure_hosts
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
+LEASE_TTL_FOR_NODES = timedelta(seconds=10)  # a cluster node silent longer than 3× this is surely gone
 # First polls are spread over this much (never more than a source's interval): a hundred sources
 # started in the same instant share one core, and the first of them is stored only when most are done.
 FIRST_RUN_SPREAD = timedelta(seconds=30)
@@ -81,6 +82,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         self.db.migrate()
+        self._refuse_if_clustered()
         self.lease.acquire(self.clock())
         if self._pipeline is None:
             self._pipeline = Pipeline(self.config, self.db, clock=self.clock, metrics=self.metrics)
@@ -101,6 +103,16 @@ class Daemon:
         )
         self._add_jobs()
         self.scheduler.start()
+
+    def _refuse_if_clustered(self) -> None:
+        """A single daemon beside live cluster nodes would poll every source a second time."""
+        from monitor.storage import cluster
+
+        with self.db.session() as s:
+            alive = [n for n in cluster.nodes(s) if self.clock() - n.heartbeat_at < 3 * LEASE_TTL_FOR_NODES]
+        if alive:
+            raise LeaseHeld(f"daemons of a cluster already poll this database ({', '.join(n.name for n in alive)}); "
+                            "start this one with cluster.enabled in its config to join them")
 
     def _limit_hosts(self) -> None:
         """Per-host request limits from this config (http.hosts, else the smallest any source asks for)."""

@@ -111,7 +111,7 @@ def page_log(s: Session, *, status: str | None = None, offset: int = 0, limit: i
     """Pages with their deliveries and attempts: failed first (the page, then one of its channels),
     then those still pending, then the rest; newest first within each. ``status``: pages of that
     outcome only (``failed`` also takes pages with a failed channel)."""
-    rank = case((PageRow.status == "failed", 0), (_failed_delivery(), 1), (PageRow.status == "pending", 2), else_=3)
+    rank = case((PageRow.status == "failed", 0), (_failed_delivery(), 1), (PageRow.status.in_(("new", "pending")), 2), else_=3)
     stmt = select(PageRow)
     if status == "failed":
         stmt = stmt.where(or_(PageRow.status == "failed", _failed_delivery()))

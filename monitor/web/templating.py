@@ -24,7 +24,7 @@ from monitor.web.security import CSRF_FIELD, csrf_token as _session_token
 
 TEMPLATES = Path(__file__).with_name("templates")
 NAV = (("/incidents", "事件"), ("/mentions", "提及"), ("/sources", "数据源"), ("/silences", "静默"),
-       ("/notifications", "通知"), ("/reports", "复盘"))
+       ("/notifications", "通知"), ("/reports", "复盘"), ("/cluster", "节点"))
 ROLE_LABELS = {"viewer": "只读", "responder": "值班处理", "admin": "管理员"}
 
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,

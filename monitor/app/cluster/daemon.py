@@ -25,7 +25,8 @@ from monitor.app.cluster.queue import JobQueue, schema_sql
 from monitor.app.config import database_url, load_config
 from monitor.app.daemon import SUPERVISE_EVERY, Daemon
 from monitor.app.pipeline import Pipeline
-from monitor.core.errors import ConfigError
+from monitor.app import lease
+from monitor.core.errors import ConfigError, LeaseHeld
 from monitor.storage import cluster, deliveries, jobqueue
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,12 @@ class ClusterDaemon(Daemon):
         self.db.migrate()  # under an advisory lock: in a rolling upgrade one node migrates, the others wait
         if jobqueue.ensure_schema(self.db, schema_sql()):
             log.info("[stage=start] installed the job queue's tables in %s", self.db.display_url)
-        deliveries.set_claimer(self.node_name)
         now = self.clock()
+        single = lease.current(self.db)
+        if single is not None and lease.is_alive(single, now) and not lease.process_gone(single, socket.gethostname()):
+            raise LeaseHeld(f"a single daemon (not clustered) polls this database: {single.host} pid {single.pid}; "
+                            "stop it, or enable cluster in its config too")
+        deliveries.set_claimer(self.node_name)
         with self.db.session() as s:
             cluster.register(s, cluster.Node(self.node_id, self.node_name, socket.gethostname(), os.getpid(),
                                              __version__, now, now, "running", self._info()))

@@ -16,7 +16,7 @@ from monitor.web.auth import User, context, now, require
 from monitor.web.pages.incidents import helpers
 from monitor.web.templating import render
 
-PAGE_STATUS = {"failed": "发送失败", "pending": "发送中", "delivered": "已送达", "silenced": "已静默"}
+PAGE_STATUS = {"failed": "发送失败", "new": "待发送", "pending": "发送中", "delivered": "已送达", "silenced": "已静默"}
 DELIVERY_STATUS = {"pending": "等待重试", "sent": "已发送", "failed": "失败", "silenced": "已静默",
                    "deduplicated": "已发过（去重）"}
 
