@@ -21,7 +21,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from monitor.core.cancel import CancelToken
@@ -36,8 +36,19 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.rpartition("@")[2].lower()
 
 
+class SharedSlots(Protocol):
+    """Slots to a host shared by every daemon of a cluster (kept in the database by the app layer)."""
+
+    def take(self, host: str, limit: int, hold_for: float) -> Any | None:
+        """A slot (released by :meth:`give_back`, or expiring after ``hold_for`` s); None if all are taken."""
+
+    def give_back(self, slot: Any) -> None: ...
+
+
 class HostLimits:
     def __init__(self) -> None:
+        self._shared: SharedSlots | None = None
+        self._held: dict[int, Any] = {}  # thread id -> its shared slot
         self._cv = threading.Condition()
         self._active: dict[str, int] = {}
         self._hosts: dict[str, int] = {}  # http.hosts: "weibo.cn" or "weibo.cn:8443"
@@ -51,6 +62,10 @@ class HostLimits:
             self._sources = dict(sources)
             self._asked = {}
             self._cv.notify_all()
+
+    def share(self, shared: SharedSlots | None) -> None:
+        """Count requests against slots shared with the other daemons of a cluster too (None: this process only)."""
+        self._shared = shared
 
     def limit(self, host: str, asked: int) -> int:
         with self._cv:
@@ -74,9 +89,35 @@ class HostLimits:
                     return False
                 self._cv.wait(min(left, 0.2))  # short waits: a cancel is seen promptly
             self._active[host] = self._active.get(host, 0) + 1
+            limit = self._limit(host, asked)
+        shared = self._shared
+        if shared is None:
             return True
+        try:
+            while True:  # the cluster's slots: another node's requests count too
+                slot = shared.take(host, limit, timeout)
+                if slot is not None:
+                    self._held[threading.get_ident()] = slot
+                    return True
+                left = until - time.monotonic()
+                if left <= 0:
+                    self._release_local(host)
+                    return False
+                token.sleep(min(left, 0.2))  # a cancel ends the wait
+        except BaseException:  # cancelled, or the database failed: the local slot goes back
+            self._release_local(host)
+            raise
 
     def release(self, host: str) -> None:
+        slot = self._held.pop(threading.get_ident(), None)
+        if slot is not None and self._shared is not None:
+            try:
+                self._shared.give_back(slot)
+            except Exception:  # noqa: BLE001 - an unreturned slot expires by itself
+                pass
+        self._release_local(host)
+
+    def _release_local(self, host: str) -> None:
         with self._cv:
             self._active[host] -= 1
             self._cv.notify_all()

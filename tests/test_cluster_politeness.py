@@ -52,3 +52,29 @@ def test_politeness_round_trips_through_the_source_state(db):
         cluster.keep_politeness(s, "src", {"slow_level": 3, "not_before": 1.5, "reason": "r"})
     with db.session() as s:
         assert cluster.politeness(s, "src") == {"slow_level": 3, "not_before": 1.5, "reason": "r"}
+
+
+def test_a_hosts_limit_holds_across_nodes(db):
+    from datetime import datetime, timedelta, timezone
+
+    from monitor.app.cluster.hostslots import SharedHostSlots
+    from monitor.core.cancel import CancelToken
+    from sources.httpguard import HostLimits
+
+    clock = [datetime(2026, 11, 30, 12, tzinfo=timezone.utc)]
+    nodes = [HostLimits(), HostLimits()]  # two daemons' processes
+    for i, limits in enumerate(nodes):
+        limits.configure({"weibo.cn": 1}, {})
+        limits.share(SharedHostSlots(db, f"node-{i}", lambda: clock[0]))
+    token = CancelToken("test")
+    assert nodes[0].acquire("weibo.cn", 2, 5.0, token)
+    assert not nodes[1].acquire("weibo.cn", 2, 0.3, token)  # the one slot is node 0's
+    assert nodes[1].acquire("other.cn", 2, 0.3, token)  # other hosts are not held up
+    nodes[1].release("other.cn")
+    nodes[0].release("weibo.cn")
+    assert nodes[1].acquire("weibo.cn", 2, 0.3, token)  # given back: node 1 gets it at once
+    # node 1 is killed mid-request: its slot expires after the request's deadline (0.3 s here)
+    assert not nodes[0].acquire("weibo.cn", 2, 0.3, token)
+    clock[0] += timedelta(seconds=6)
+    assert nodes[0].acquire("weibo.cn", 2, 0.3, token)
+    nodes[0].release("weibo.cn")

@@ -22,7 +22,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitor.storage.models import ClusterLeaseRow, ClusterNodeRow, DeliveryRow, SourceStateRow
+from monitor.storage.models import ClusterLeaseRow, ClusterNodeRow, DeliveryRow, HostSlotRow, SourceStateRow
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,24 @@ def hand_back(s: Session, dead: list[str], now: datetime) -> list[str]:
                                         DeliveryRow.next_attempt_at > now)
               .values(next_attempt_at=now, claimed_by=None))
     return names
+
+
+def take_host_slot(s: Session, host: str, limit: int, holder: str, now: datetime, until: datetime) -> int | None:
+    """The first of ``host``'s ``limit`` slots that is free or expired, taken by ``holder`` until ``until``."""
+    table = HostSlotRow.__table__
+    for slot in range(limit):
+        stmt = _insert(s)(table).values(host=host, slot=slot, holder=holder, expires_at=until)
+        stmt = stmt.on_conflict_do_update(index_elements=["host", "slot"],
+                                          set_={"holder": holder, "expires_at": until},
+                                          where=table.c.expires_at < now).returning(table.c.slot)
+        if s.execute(stmt).scalar() is not None:
+            return slot
+    return None
+
+
+def free_host_slot(s: Session, host: str, slot: int, holder: str) -> None:
+    s.execute(delete(HostSlotRow).where(HostSlotRow.host == host, HostSlotRow.slot == slot,
+                                        HostSlotRow.holder == holder))
 
 
 def politeness(s: Session, name: str) -> dict | None:

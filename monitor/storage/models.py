@@ -336,6 +336,18 @@ class ClusterNodeRow(Base):
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # polls, leader, jobs running
 
 
+class HostSlotRow(Base):
+    """One of a host's request slots, taken by a node of a cluster until released or ``expires_at``
+    (migration 0013): a host's concurrency limit holds across every daemon."""
+
+    __tablename__ = "host_slots"
+
+    host: Mapped[str] = mapped_column(String(300), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(250))  # node name + thread
+    expires_at: Mapped[datetime]
+
+
 class ClusterLeaseRow(Base):
     """A piece of work only one node may do at a time (the rules), held until ``expires_at``."""
 

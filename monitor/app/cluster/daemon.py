@@ -20,6 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from monitor import __version__
+from monitor.app.cluster.hostslots import SharedHostSlots
 from monitor.app.cluster.leader import RulesLeader
 from monitor.app.cluster.queue import JobQueue, schema_sql
 from monitor.app.config import database_url, load_config
@@ -28,6 +29,7 @@ from monitor.app.pipeline import Pipeline
 from monitor.app import lease
 from monitor.core.errors import ConfigError, LeaseHeld
 from monitor.storage import cluster, deliveries, jobqueue
+from sources.httpguard import HOST_LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class ClusterDaemon(Daemon):
             raise LeaseHeld(f"a single daemon (not clustered) polls this database: {single.host} pid {single.pid}; "
                             "stop it, or enable cluster in its config too")
         deliveries.set_claimer(self.node_name)
+        HOST_LIMITS.share(SharedHostSlots(self.db, self.node_name, self.clock))
         with self.db.session() as s:
             cluster.register(s, cluster.Node(self.node_id, self.node_name, socket.gethostname(), os.getpid(),
                                              __version__, now, now, "running", self._info()))
@@ -103,6 +106,8 @@ class ClusterDaemon(Daemon):
             log.exception("[stage=stop] could not leave the cluster cleanly; the others notice in %s",
                           self.config.cluster.dead_after)
         self.lease.held = False
+        HOST_LIMITS.share(None)
+        deliveries.set_claimer(None)
         if self._pipeline is not None:
             self._pipeline.retire()
         self.db.dispose()
