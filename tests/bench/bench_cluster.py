@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,10 @@ from tests.faults.proc import DaemonProcess, descendants  # noqa: E402
 from tests.servers import LocalServer, Response  # noqa: E402
 
 JOINED = "joined the cluster"
+LOGS = wl.CACHE / "cluster-logs"
+# poll jobs a worker that stopped beating (1 s heartbeat) left running: taken, maybe not claimed yet
+HELD_SQL = ("SELECT j.args->>'source' FROM procrastinate_jobs j JOIN procrastinate_workers w ON w.id = j.worker_id "
+            "WHERE j.status = 'doing' AND j.task_name = 'poll' AND w.last_heartbeat < now() - interval '2 seconds'")
 CLUSTER = {"enabled": True, "dispatch_every": "1s", "heartbeat": "1s", "dead_after": "5s"}
 
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failover-nodes", type=int, default=3)
     ap.add_argument("--failover-sources", type=int, default=50)
     ap.add_argument("--failover-interval", type=float, default=5.0)
-    ap.add_argument("--feed-delay", type=float, default=0.3, help="failover: seconds each feed takes to answer")
+    ap.add_argument("--feed-delay", type=float, default=1.0, help="failover: seconds each feed takes to answer")
     ap.add_argument("--runs", type=int, default=5, help="failover: kills")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: lag, throughput, failover")
     args = ap.parse_args(argv)
@@ -186,9 +191,13 @@ class Claims(threading.Thread):
 
 
 def start_nodes(config: Path, data: Path, count: int, stack: ExitStack) -> list[DaemonProcess]:
-    nodes = [DaemonProcess(config, data / f"node{k}.log").start() for k in range(count)]
-    for node in nodes:
+    """The first node alone (it creates the schema), then the others together."""
+    nodes = [DaemonProcess(config, data / f"node{k}.log") for k in range(count)]
+    for k, node in enumerate(nodes):
+        node.start()
         stack.callback(node.ensure_stopped)
+        if k == 0:
+            node.wait_for(JOINED, 120)
     for node in nodes:
         node.wait_for(JOINED, 120)
     return nodes
@@ -222,8 +231,29 @@ def pct(values: list[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def errors(nodes: list[DaemonProcess]) -> list[str]:
-    return [line[:300] for n in nodes for line in n.output().splitlines() if " ERROR " in line or "Traceback" in line]
+def postgres_cpu() -> float:
+    """CPU seconds of the local PostgreSQL server's processes (every client's, not only the nodes')."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and Path(f"/proc/{entry}/comm").read_text().strip() in ("postgres", "postmaster"):
+                pids.append(int(entry))
+        except OSError:
+            pass
+    return sum(wl.cpu_seconds(p) for p in pids)
+
+
+def errors(nodes: list[DaemonProcess], label: str) -> dict:
+    """The nodes' ERROR lines: how many, the first; their logs are kept (in LOGS/label) when there are any."""
+    found = [line[:300] for n in nodes for line in n.log.read_text(errors="replace").splitlines()
+             if " ERROR " in line or "Traceback" in line]
+    keep = None
+    if found:
+        keep = LOGS / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+        keep.mkdir(parents=True, exist_ok=True)
+        for n in nodes:
+            shutil.copyfile(n.log, keep / n.log.name)
+    return {"errors": len(found), "first_error": found[0] if found else None, "logs": str(keep) if keep else None}
 
 
 # -- 1. lag ------------------------------------------------------------------------------------
@@ -242,15 +272,15 @@ def measure_lag(base_url: str, count: int, args) -> dict:
         nodes = start_nodes(cfg, data, count, stack)
         while db.scalar("SELECT count(*) FROM source_state WHERE poll_claimed_at IS NOT NULL") < args.sources:
             if time.time() - started > 300:
-                raise SystemExit(f"{count} node(s): not every source polled once in 300 s\n" + "\n".join(errors(nodes)))
+                raise SystemExit(f"{count} node(s): not every source polled once in 300 s: {errors(nodes, 'lag')}")
             time.sleep(0.5)
         first_round = time.time() - started
         t0 = time.time()
         t1 = t0 + args.periods * args.interval
         pids = [n.pid for n in nodes]
-        c0, b0, m0 = cpu(pids), own_cpu(), wl.busy_seconds()
+        c0, b0, g0, m0 = cpu(pids), own_cpu(), postgres_cpu(), wl.busy_seconds()
         time.sleep(max(0.0, t1 - time.time()))
-        c1, b1, m1 = cpu(pids), own_cpu(), wl.busy_seconds()
+        c1, b1, g1, m1 = cpu(pids), own_cpu(), postgres_cpu(), wl.busy_seconds()
         # polls due before t1 get a grace to happen; those still unclaimed are counted as late
         deadline = time.time() + max(10.0, args.interval / 2)
         while time.time() < deadline and db.scalar(
@@ -262,7 +292,7 @@ def measure_lag(base_url: str, count: int, args) -> dict:
         stop_nodes(nodes)
         claims.stop.set()
         claims.join(5)
-        errs = errors(nodes)
+        errs = errors(nodes, f"lag-{count}")
         db.engine.dispose()
     window = [(s, due, at, node) for s, due, at, node in claims.claims if t0 <= due < t1]
     lags = [at - due for _, due, at, _ in window] + [now - epoch(due) for _, due in overdue]
@@ -280,7 +310,7 @@ def measure_lag(base_url: str, count: int, args) -> dict:
             "double_polls": sum(g < -args.interval / 2 for g in gaps),
             "polls_per_node": sorted(per_node.values(), reverse=True) + [0] * (count - len(per_node)),
             "node_cores": (c1 - c0) / (t1 - t0), "bench_cores": (b1 - b0) / (t1 - t0),
-            "machine_cores": (m1 - m0) / (t1 - t0), "errors": len(errs), "first_error": errs[0] if errs else None}
+            "postgres_cores": (g1 - g0) / (t1 - t0), "machine_cores": (m1 - m0) / (t1 - t0), **errs}
 
 
 # -- 2. throughput -------------------------------------------------------------------------------
@@ -312,25 +342,26 @@ def measure_throughput(base_url: str, count: int, args) -> dict:
 
         def sample():
             polls = dict(db.rows("SELECT name, (info->>'polls')::int FROM cluster_nodes")) if count else {}
-            return time.time(), db.scalar("SELECT count(*) FROM mentions"), cpu(pids), own_cpu(), polls
+            return (time.time(), db.scalar("SELECT count(*) FROM mentions"), cpu(pids), own_cpu(), postgres_cpu(),
+                    wl.busy_seconds(), polls)
 
-        t0, n0, c0, b0, p0 = sample()
+        t0, n0, c0, b0, g0, m0, p0 = sample()
         time.sleep(args.seconds)
-        t1, n1, c1, b1, p1 = sample()
+        t1, n1, c1, b1, g1, m1, p1 = sample()
         stop_nodes(nodes)
-        errs = errors(nodes)
+        errs = errors(nodes, f"throughput-{count}")
         db.engine.dispose()
     rate = (n1 - n0) / (t1 - t0)
     return {"nodes": count, "mentions_per_s": rate, "per_node": rate / max(1, count),
             "per_cpu_s": (n1 - n0) / max(1e-9, c1 - c0), "node_cores": (c1 - c0) / (t1 - t0),
-            "bench_cores": (b1 - b0) / (t1 - t0),
-            "polls_per_node": sorted((p1.get(k, 0) - p0.get(k, 0) for k in p1), reverse=True),
-            "errors": len(errs), "first_error": errs[0] if errs else None}
+            "bench_cores": (b1 - b0) / (t1 - t0), "postgres_cores": (g1 - g0) / (t1 - t0),
+            "machine_cores": (m1 - m0) / (t1 - t0), "polls_per_node": sorted((p1.get(k, 0) - p0.get(k, 0) for k in p1), reverse=True), **errs}
 
 
 # -- 3. failover -------------------------------------------------------------------------------
 def measure_failover(base_url: str, args) -> dict:
-    interval = args.failover_interval
+    interval, dead_after = args.failover_interval, 5.0
+    leader_sql = "SELECT node_name FROM cluster_leases WHERE name = 'rules'"
     with ExitStack() as stack:
         db_url = stack.enter_context(wl.postgres_schema(base_url))
         data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -340,53 +371,68 @@ def measure_failover(base_url: str, args) -> dict:
                               feed_config(data, db_url, feeds.url, args.failover_sources, interval))
         db = Db(db_url)
         nodes = start_nodes(cfg, data, args.failover_nodes, stack)
+        started = list(nodes)
         runs = []
         for run in range(args.runs):
-            settle_until = time.time() + 3 * interval
-            while time.time() < settle_until or not db.scalar("SELECT node_name FROM cluster_leases "
-                                                              "WHERE name = 'rules'", None):
+            settle_until = time.time() + 2 * interval  # the node started last has taken its share
+            while time.time() < settle_until or not db.scalar(leader_sql, None):
                 time.sleep(0.2)
-            leader = db.scalar("SELECT node_name FROM cluster_leases WHERE name = 'rules'", None)
+            leader = db.scalar(leader_sql, None)
             victim = next(n for n in nodes if leader.endswith(f":{n.pid}"))
-            mine = {int(name[1:]) for name, in db.rows(f"SELECT name FROM source_state WHERE polled_by = '{leader}'")}
+            # polls come in bursts (every source is due at a dispatch tick): kill in one, polls in flight
+            burst_until = time.time() + 2 * interval
+            while time.time() < burst_until and sum(at > time.time() - 0.3 for at, _ in feeds.hits[-20:]) < 3:
+                time.sleep(0.01)
             t_kill = time.time()
             victim.kill9()
-            moved = forgotten = None
-            while time.time() < t_kill + 30 and (moved is None or forgotten is None):
-                holder = db.scalar("SELECT node_name FROM cluster_leases WHERE name = 'rules'", None)
+            # read at once after the kill: the sources it claimed last (another node claims them within an interval)
+            mine = {int(name[1:]) for name, in db.rows(f"SELECT name FROM source_state WHERE polled_by = '{leader}'")}
+            moved = forgotten = held = None
+            while time.time() < t_kill + 30 and (moved is None or forgotten is None or held is None):
+                if held is None and time.time() > t_kill + 2.5:  # the dead worker's heartbeat is stale by now
+                    held = {int(name[1:]) for name, in db.rows(HELD_SQL)}
+                holder = db.scalar(leader_sql, None)
                 if moved is None and holder is not None and holder != leader:
                     moved = time.time() - t_kill
                 if forgotten is None and not db.scalar(f"SELECT count(*) FROM cluster_nodes WHERE name = '{leader}'"):
                     forgotten = time.time() - t_kill
                 time.sleep(0.05)
-            time.sleep(max(0.0, t_kill + 5 + 3 * interval - time.time()))  # dead_after, then polls resume
-            gaps, unpolled = {}, []
-            times = feeds.times()
-            for i in range(args.failover_sources):
-                ts = times.get(i, [])
-                before = [t for t in ts if t <= t_kill]
-                after = [t for t in ts if t > t_kill]
+            time.sleep(max(0.0, t_kill + dead_after + 2 * interval + 2 - time.time()))  # the handed-back polls ran
+            gaps, around, in_flight, unpolled = {}, {}, set(), []
+            for i, ts in ((i, feeds.times().get(i, [])) for i in range(args.failover_sources)):
+                before, after = [t for t in ts if t <= t_kill], [t for t in ts if t > t_kill]
                 if not before or not after:
                     unpolled.append(i)
                     continue
-                # the longest wait across the kill: from the last request before it to every later one
-                seq = [before[-1]] + after
-                gaps[i] = max(b - a for a, b in zip(seq, seq[1:]))
-            runs.append({"killed": leader, "sources_of_killed": len(mine),
+                if i in mine and before[-1] > t_kill - args.feed_delay:
+                    in_flight.add(i)  # the killed node's request, not answered yet when it died
+                seq = [before[-1]] + after  # the longest wait across the kill
+                gaps[i] = max(y - x for x, y in zip(seq, seq[1:]))
+                around[i] = [round(before[-1] - t_kill, 2), round(after[0] - t_kill, 2)]
+            held = held or set()
+            runs.append({"killed": leader, "sources_of_killed": len(mine), "in_flight": len(in_flight),
+                         "jobs_held": len(held), "held_unclaimed": len(held - mine),
+                         "gap_held_s": max((gaps[i] for i in held if i in gaps), default=None),
+                         # last request before the kill and first after, s from the kill: held jobs' sources
+                         "held_requests": {f"s{i:04d}": around.get(i) for i in sorted(held)},
+                         "gap_in_flight_s": max((gaps[i] for i in in_flight), default=None),
                          "gap_killed_s": max((gaps[i] for i in mine if i in gaps), default=None),
                          "gap_all_s": max(gaps.values(), default=None), "unpolled": unpolled,
                          "lease_moved_s": moved, "node_forgotten_s": forgotten})
-            print(f"  failover run {run + 1}: killed the leader {leader} (last poller of {len(mine)} sources): "
-                  f"longest gap {_s(runs[-1]['gap_killed_s'])} (all sources {_s(runs[-1]['gap_all_s'])}), "
+            print(f"  failover run {run + 1}: killed the leader {leader} (last poller of {len(mine)} sources, "
+                  f"{len(in_flight)} of them in flight; it held {len(held)} poll job(s), {len(held - mine)} not claimed yet): "
+                  f"longest gap {_s(runs[-1]['gap_killed_s'])}, its held jobs' sources {_s(runs[-1]['gap_held_s'])} "
+                  f"(in flight {_s(runs[-1]['gap_in_flight_s'])}, all sources {_s(runs[-1]['gap_all_s'])}), "
                   f"rules lease moved after {_s(moved)}", flush=True)
             nodes[nodes.index(victim)] = fresh = DaemonProcess(cfg, data / f"restarted{run}.log").start()
+            started.append(fresh)
             stack.callback(fresh.ensure_stopped)
             fresh.wait_for(JOINED, 120)
         stop_nodes(nodes)
-        double = sum(b - a < interval / 2 for ts in feeds.times().values() for a, b in zip(ts, ts[1:]))
-        errs = errors(nodes)
+        double = sum(y - x < interval / 2 for ts in feeds.times().values() for x, y in zip(ts, ts[1:]))
+        errs = errors(started, "failover")
         db.engine.dispose()
-    return {"runs": runs, "double_polls": double, "errors": len(errs), "first_error": errs[0] if errs else None}
+    return {"runs": runs, "double_polls": double, **errs}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -399,6 +445,10 @@ def _med(values: list) -> tuple[float | None, float | None]:
     return (statistics.median(values), max(values)) if values else (None, None)
 
 
+def _cores(r: dict) -> str:
+    return " / ".join(f"{r[k]:.2f}" for k in ("node_cores", "postgres_cores", "bench_cores", "machine_cores"))
+
+
 def report(result: dict, args) -> None:
     print()
     if "lag" in result:
@@ -407,19 +457,19 @@ def report(result: dict, args) -> None:
               "after the first round\n")
         print("lag = poll_claimed_at − the next_poll_at it answered (source_state, sampled every 0.25 s); feed gap = "
               "time between two requests of a feed − interval (feed server).\n")
-        print("| nodes | lag p50 | lag p99 | lag max | feed gap p50 / p99 | polls / due sources | polls per node "
-              "| first round | nodes' CPU / feed server+sampler CPU (cores) |")
+        print("| nodes | lag p50 | lag p99 | lag max | feed gap p50 / p99 | polls (sources) | polls per node "
+              "| first round | CPU, cores: nodes / PostgreSQL / feed server+sampler / machine |")
         print("|---|---|---|---|---|---|---|---|---|")
         for n, r in lag.items():
             print(f"| {n} | {_s(r['lag_p50'], 2)} | {_s(r['lag_p99'], 2)} | {_s(r['lag_max'], 2)} "
-                  f"| {_s(r['gap_p50'], 2)} / {_s(r['gap_p99'], 2)} | {r['polls']} / {args.sources} "
+                  f"| {_s(r['gap_p50'], 2)} / {_s(r['gap_p99'], 2)} | {r['polls']} ({args.sources}) "
                   f"| {', '.join(map(str, r['polls_per_node']))} | {r['first_round_s']:.0f} s "
-                  f"| {r['node_cores']:.2f} / {r['bench_cores']:.2f} |")
+                  f"| {_cores(r)} |")
         for n, r in lag.items():
             notes = [f"{r['overdue']} source(s) still overdue at the end"] * bool(r["overdue"])
             notes += [f"{r['sources_without_poll']} source(s) not polled in the window"] * bool(r["sources_without_poll"])
             notes += [f"{r['double_polls']} feed(s) requested twice within half an interval"] * bool(r["double_polls"])
-            notes += [f"{r['errors']} error line(s), first: {r['first_error']}"] * bool(r["errors"])
+            notes += [f"{r['errors']} error line(s), first: {r['first_error']} (logs: {r['logs']})"] * bool(r["errors"])
             if notes:
                 print(f"- {n} node(s): " + "; ".join(notes))
         print()
@@ -428,18 +478,19 @@ def report(result: dict, args) -> None:
         single = tp["single"]["mentions_per_s"]
         print(f"### Throughput: 100 feeds × 20 new posts every 500 ms, {args.seconds:g} s after {args.warmup:g} s "
               "warm-up; baseline: one single daemon (cluster off) on the same PostgreSQL\n")
-        print("| daemons | stored mentions/s | per node | per node ÷ single | per CPU s | CPU (cores) | polls per node |")
+        print("| daemons | stored mentions/s | per node | per node ÷ single | per CPU s of the nodes "
+              "| CPU, cores: nodes / PostgreSQL / feed server / machine | polls per node |")
         print("|---|---|---|---|---|---|---|")
         for n, r in tp.items():
             print(f"| {'single' if n == 'single' else f'{n} node(s)'} | {r['mentions_per_s']:,.0f} | "
-                  f"{r['per_node']:,.0f} | {r['per_node'] / single:.2f} | {r['per_cpu_s']:,.0f} | {r['node_cores']:.2f} "
+                  f"{r['per_node']:,.0f} | {r['per_node'] / single:.2f} | {r['per_cpu_s']:,.0f} | {_cores(r)} "
                   f"| {', '.join(map(str, r['polls_per_node'])) or '—'} |")
         if 1 in tp:
             print(f"\ncoordination overhead (1 cluster node ÷ single daemon): {tp[1]['mentions_per_s'] / single:.2f} "
                   f"in mentions/s, {tp[1]['per_cpu_s'] / tp['single']['per_cpu_s']:.2f} per CPU second")
         for n, r in tp.items():
             if r["errors"]:
-                print(f"- {n}: {r['errors']} error line(s), first: {r['first_error']}")
+                print(f"- {n}: {r['errors']} error line(s), first: {r['first_error']} (logs: {r['logs']})")
         print()
     if "failover" in result:
         fo = result["failover"]
@@ -450,6 +501,8 @@ def report(result: dict, args) -> None:
         print("gap = longest time between two requests of one feed across the kill (normally the interval).\n")
         print("| | median | max |\n|---|---|---|")
         for label, key in [("longest gap, sources the killed node polled last", "gap_killed_s"),
+                           ("longest gap, sources whose poll the killed node had in flight", "gap_in_flight_s"),
+                           ("longest gap, sources whose poll job the killed node held", "gap_held_s"),
                            ("longest gap, any source", "gap_all_s"), ("rules lease moved after", "lease_moved_s"),
                            ("killed node forgotten (cluster_nodes) after", "node_forgotten_s")]:
             med, top = _med([r[key] for r in runs])
@@ -460,7 +513,7 @@ def report(result: dict, args) -> None:
         if fo["double_polls"]:
             print(f"- {fo['double_polls']} request(s) of a feed within half an interval of the previous one")
         if fo["errors"]:
-            print(f"- {fo['errors']} error line(s) in the surviving nodes, first: {fo['first_error']}")
+            print(f"- {fo['errors']} error line(s) in the nodes' logs, first: {fo['first_error']} (logs: {fo['logs']})")
     cmd = [".venv/bin/python", "tests/bench/bench_cluster.py"] + sys.argv[1:]
     print(f"\n{os.cpu_count()} cores, shared by the nodes, the feed server and PostgreSQL; {wl.load_note()}; "
           f"reproduce: {' '.join(cmd)}")
