@@ -4,15 +4,22 @@ at a time, the work spread over the nodes, and one negative burst paged once."""
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 
 from tests.cluster.harness import COMPLAINT, RULE, TOPIC, FeedServer, Nodes, Receiver, wait_until
 
 INTERVAL = 5.0
+FEEDS = 200
 RUN = 30.0  # seconds of shared work measured
 BURST_FEED = 7
+# A request leaves some time after its poll was claimed (a job thread, a database connection, a
+# per-host slot: on a loaded 2-core box up to 1.8 s was measured), so two requests of one feed may
+# arrive less than an interval apart although their claims were a full interval apart (checked
+# exactly, from the database). Two nodes polling one feed in one period would show up as requests
+# moments apart: half an interval separates the two cases.
+REQUEST_SLACK = 0.5
 
 
 def body(feeds: FeedServer, hook: Receiver) -> str:
@@ -29,54 +36,71 @@ channels:
 """
 
 
+def spacing(times: list) -> list:
+    return [b - a for a, b in zip(times, times[1:])]
+
+
 @pytest.mark.timeout(150)
 def test_three_nodes_share_200_feeds_store_each_item_once_and_page_a_burst_once(pg, tmp_path, model_file):
-    with FeedServer(200) as feeds, Receiver() as hook:
+    with FeedServer(FEEDS) as feeds, Receiver() as hook:
         nodes = Nodes(tmp_path, pg, model_file, body(feeds, hook))
         try:
             begun = time.monotonic()
             nodes.start("n1", "n2", "n3")
             t0 = time.monotonic()
             started = t0 - begun
-            polls: set[tuple[str, str, object]] = set()  # (source, node, claimed at): each poll seen
-            burst_at = None
+            # each claim of a poll as the database recorded it: (source, node, claimed at); sampled
+            # every half second, claims of one source being an interval apart none is missed
+            claims: set[tuple] = set()
+            grown, burst = set(), False
             while (now := time.monotonic()) < t0 + RUN:
                 k = int(now - t0)
-                if k < RUN - 8 and k % 2 == 0:  # a tenth of the feeds grow now and then
-                    for i in range(0, 200, 10):
-                        feeds.add(i, f"{TOPIC}门店又上新了 {i} {k} {now}")
-                if burst_at is None and now > t0 + 8:
-                    burst_at = now
+                if k < RUN - 8 and k % 2 == 0 and k not in grown:  # a tenth of the feeds grow now and then
+                    grown.add(k)
+                    for i in range(0, FEEDS, 10):
+                        feeds.add(i, f"{TOPIC}门店又上新了 {i} {k}")
+                if not burst and k >= 8:
+                    burst = True
                     for n in range(3):
                         feeds.add(BURST_FEED, f"{COMPLAINT} 第{n}条")
-                polls |= set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state")))
-                time.sleep(max(0.0, 1 - (time.monotonic() - now)))
+                claims |= set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state")))
+                time.sleep(max(0.0, 0.5 - (time.monotonic() - now)))
             published = feeds.published()
             wait_until(lambda: nodes.stored() >= published, 20, "every published item stored")
             wait_until(lambda: hook.firing(), 20, "the burst's page")
             time.sleep(3)  # later rule steps and delivery runs: nothing more may be paged
+            # a node stopping cancels its polls in flight and hands them back at once, to be polled
+            # again by the others moments later (by design): the spacing is measured before that
+            stopping = time.monotonic()
             codes = nodes.stop_all()
         except BaseException:
             print(nodes.logs())
             raise
         finally:
             nodes.ensure_stopped()
-        hits = {i: feeds.times(i) for i in range(200)}
+        hits = {i: [t for t in feeds.times(i) if t < stopping] for i in range(FEEDS)}
 
     rows, distinct = nodes.mention_counts()
-    gaps = sorted(b - a for ts in hits.values() for a, b in zip(ts, ts[1:]))
-    window = sorted(b - a for ts in hits.values() for a, b in zip(ts, ts[1:]) if t0 + INTERVAL <= a and b <= t0 + RUN)
+    by_source = defaultdict(list)
+    for name, _, at in claims:
+        by_source[name].append(at)
+    claim_gaps = sorted(g.total_seconds() for ats in by_source.values() for g in spacing(sorted(ats)))
+    gaps = sorted(g for ts in hits.values() for g in spacing(ts))
+    steady = sorted(b - a for ts in hits.values() for a, b in zip(ts, ts[1:]) if t0 + INTERVAL <= a)
     counts = [sum(1 for t in ts if t0 <= t <= t0 + RUN) for ts in hits.values()]
-    share = Counter(node for _, node, _ in polls)
-    print(f"\n[cluster] 3 nodes, 200 feeds every {INTERVAL:g}s: {rows} mentions stored ({distinct} distinct, "
-          f"{len(published)} published); polls per feed in {RUN:g}s min {min(counts)} max {max(counts)}; "
-          f"gap between polls of one feed min {gaps[0]:.2f}s, in the steady window median "
-          f"{window[len(window) // 2]:.2f}s p99 {window[int(len(window) * .99)]:.2f}s max {window[-1]:.2f}s; "
-          f"started in {started:.1f}s; polls seen per node "
-          f"{dict(share)}; firing pages {len(hook.firing())}; incidents {nodes.incidents()}")
+    share = Counter(node for _, node, _ in claims)
+    close = [(i, round(a - t0, 2), round(b - t0, 2)) for i, ts in hits.items() for a, b in zip(ts, ts[1:])
+             if b - a < 0.8 * INTERVAL]
+    print(f"\n[cluster] 3 nodes (started in {started:.1f}s), {FEEDS} feeds every {INTERVAL:g}s: {rows} mentions "
+          f"stored ({distinct} distinct, {len(published)} published); polls per feed in {RUN:g}s min {min(counts)} "
+          f"max {max(counts)}; claims of one source at least {claim_gaps[0]:.3f}s apart; its requests at least "
+          f"{gaps[0]:.2f}s apart ({len(close)} pairs under 0.8 interval), steady median {steady[len(steady) // 2]:.2f}s "
+          f"p99 {steady[int(len(steady) * .99)]:.2f}s max {steady[-1]:.2f}s; claims per node {dict(share)}; "
+          f"firing pages {len(hook.firing())}; incidents {nodes.incidents()}")
     assert rows == distinct == len(published) and nodes.stored() == published  # every item stored once
-    assert gaps[0] >= 0.8 * INTERVAL  # never two polls of one feed within an interval, whichever nodes
-    assert min(counts) >= int(RUN / (INTERVAL + 2))  # every feed polled on schedule (dispatch lag ≤ 2s)
+    assert claim_gaps[0] >= INTERVAL - 0.01  # one poll per source per interval, whichever nodes took them
+    assert gaps[0] >= REQUEST_SLACK * INTERVAL, close  # and the feed server never saw two in one period
+    assert min(counts) >= int(RUN / (INTERVAL + 2))  # every feed polled on schedule (lag under 2 s)
     assert len(share) >= 2 and set(share) <= {"n1", "n2", "n3"}  # the work is spread
     assert len(nodes.incidents()) == 1
     firing = hook.firing()
