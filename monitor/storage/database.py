@@ -48,6 +48,11 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            # A database that stops answering (a network partition, a host gone) fails a query within
+            # seconds instead of hanging it for the kernel's default of minutes: a daemon then sees the
+            # error, and a cluster node stops leading the rules before another may take over.
+            kwargs["connect_args"] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 5,
+                                      "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 10_000}
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:

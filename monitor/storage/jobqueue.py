@@ -21,7 +21,8 @@ def conninfo(url: str, keepalive_s: int) -> str:
     database notices (and PostgreSQL drops its connections) within seconds, not hours."""
     u = make_url(url).set(drivername="postgresql")
     query = {"keepalives": "1", "keepalives_idle": str(keepalive_s), "keepalives_interval": str(keepalive_s),
-             "keepalives_count": "3", "application_name": "yuqing-sentinel"} | dict(u.query)
+             "keepalives_count": "3", "tcp_user_timeout": "10000", "connect_timeout": "10",
+             "application_name": "yuqing-sentinel"} | dict(u.query)
     return u.set(query=query).render_as_string(hide_password=False)
 
 
