@@ -106,6 +106,13 @@ class FeedServer:
         return "\n".join(f"  - {{name: s{i}, type: rss, url: '{self.url}/feed/{i}', interval: {interval}, "
                          f"jitter: {jitter}}}" for i in range(self.count))
 
+    def http(self, max_concurrent: int = 16) -> str:
+        """The config's ``http`` section: this server stands for many hosts (the default politeness,
+        2 requests at once per host across the cluster, would make 200 feeds on one host wait for
+        each other); the nodes' own listeners on free ports."""
+        host = self.url.split("//", 1)[1]
+        return f'http: {{bind: "127.0.0.1:0", hosts: {{"{host}": {{max_concurrent: {max_concurrent}}}}}}}'
+
     def __enter__(self) -> "FeedServer":
         self._thread.start()
         return self

@@ -17,6 +17,7 @@ GAP_LIMIT = 30.0  # issue 14: a dead node's sources are polled by the others wit
 
 def body(feeds: FeedServer, hook: Receiver) -> str:
     return f"""
+{feeds.http()}
 scheduler: {{rules_interval: 1s}}
 sources:
 {feeds.sources(f"{INTERVAL:g}s")}

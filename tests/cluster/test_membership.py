@@ -18,6 +18,7 @@ DEAD_AFTER = 20.0  # long on purpose: a clean stop must not wait for it
 
 def body(feeds: FeedServer) -> str:
     return f"""
+{feeds.http()}
 scheduler: {{rules_interval: 1s}}
 sources:
 {feeds.sources(f"{INTERVAL:g}s")}

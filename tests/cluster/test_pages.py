@@ -27,6 +27,7 @@ from tests.cluster.harness import COMPLAINT, RULE, TOPIC, Blackhole, FeedServer,
 
 def body(feeds: FeedServer, hook_url: str) -> str:
     return f"""
+{feeds.http()}
 scheduler: {{rules_interval: 1s}}
 delivery: {{interval: 1s, lease: 60s}}
 sources:

@@ -24,6 +24,7 @@ REQUEST_SLACK = 0.5
 
 def body(feeds: FeedServer, hook: Receiver) -> str:
     return f"""
+{feeds.http()}
 scheduler: {{rules_interval: 2s}}
 sources:
 {feeds.sources(f"{INTERVAL:g}s")}
