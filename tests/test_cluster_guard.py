@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -77,3 +77,43 @@ def test_a_single_daemon_refuses_to_poll_beside_live_cluster_nodes(db, tmp_path)
     with pytest.raises(LeaseHeld, match="杭州-1"):
         daemon.start()
     assert daemon.scheduler is None  # refused before polling anything
+
+
+def cluster_daemon(db, tmp_path, clock=None):
+    from monitor.app.cluster.daemon import ClusterDaemon
+
+    cfg = parse_config(f"data_dir: {tmp_path}\nstorage: {{url: 'postgresql+psycopg://x@127.0.0.1/x'}}\n"
+                       "cluster: {enabled: true, node_name: 杭州-1}\n", env={})
+    return ClusterDaemon(cfg, db=db, **({"clock": clock} if clock else {}))
+
+
+def test_a_node_refuses_a_name_a_live_node_uses_but_replaces_its_own_killed_run(db, tmp_path):
+    import socket
+
+    if db.is_sqlite:
+        pytest.skip("a cluster runs on PostgreSQL")
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        cluster.register(s, cluster.Node("elsewhere", "杭州-1", "host-b", 4242, "0.1", now, now, "running", {}))
+    with pytest.raises(LeaseHeld, match="杭州-1.*host-b pid 4242"):
+        cluster_daemon(db, tmp_path)._check_joinable(now)
+    with db.session() as s:
+        cluster.remove(s, "elsewhere")
+        # this host's previous run under the name, killed a moment ago (no such process now)
+        cluster.register(s, cluster.Node("killed", "杭州-1", socket.gethostname(), 2 ** 22 + 7, "0.1", now, now,
+                                         "running", {}))
+        cluster.claim_poll(s, "weibo", "rss", now, now + timedelta(minutes=1), "杭州-1")
+    cluster_daemon(db, tmp_path)._check_joinable(now)
+    with db.session() as s:
+        assert cluster.nodes(s) == []
+        assert cluster.due_sources(s, ["weibo"], now) == ["weibo"]  # its unfinished poll came back
+
+
+def test_a_node_with_a_clock_far_off_the_databases_refuses_to_join(db, tmp_path):
+    from monitor.core.errors import StorageError
+
+    if db.is_sqlite:
+        pytest.skip("a cluster runs on PostgreSQL")
+    late = datetime.now(timezone.utc) + timedelta(seconds=30)
+    with pytest.raises(StorageError, match="clock is 3[0-9].[0-9]s off the database's"):
+        cluster_daemon(db, tmp_path)._check_joinable(late)

@@ -15,10 +15,10 @@ Everything takes ``now``; nothing reads a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,16 @@ def heartbeat(s: Session, node_id: str, now: datetime, info: dict[str, Any], sta
     """Move the node's heartbeat; False when its row is gone (another node declared it dead)."""
     values: dict[str, Any] = {"heartbeat_at": now, "info": info} | ({"state": state} if state else {})
     return s.execute(update(ClusterNodeRow).where(ClusterNodeRow.id == node_id).values(**values)).rowcount == 1
+
+
+def database_time(s: Session) -> datetime:
+    """The database server's clock (nodes compare theirs with it when they join)."""
+    value = s.scalar(select(func.now()))
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def forget(s: Session, node_id: str) -> None:
+    s.execute(delete(ClusterNodeRow).where(ClusterNodeRow.id == node_id))
 
 
 def remove(s: Session, node_id: str) -> None:

@@ -27,7 +27,9 @@ from monitor.app.config import database_url, load_config
 from monitor.app.daemon import SUPERVISE_EVERY, Daemon
 from monitor.app.pipeline import Pipeline
 from monitor.app import lease
-from monitor.core.errors import ConfigError, LeaseHeld
+from monitor.core.configtypes import format_duration
+from monitor.core.errors import ConfigError, LeaseHeld, StorageError
+from monitor.storage.lease import LeaseInfo
 from monitor.storage import cluster, deliveries, jobqueue
 from sources.httpguard import HOST_LIMITS
 
@@ -54,10 +56,7 @@ class ClusterDaemon(Daemon):
         if jobqueue.ensure_schema(self.db, schema_sql()):
             log.info("[stage=start] installed the job queue's tables in %s", self.db.display_url)
         now = self.clock()
-        single = lease.current(self.db)
-        if single is not None and lease.is_alive(single, now) and not lease.process_gone(single, socket.gethostname()):
-            raise LeaseHeld(f"a single daemon (not clustered) polls this database: {single.host} pid {single.pid}; "
-                            "stop it, or enable cluster in its config too")
+        self._check_joinable(now)
         deliveries.set_claimer(self.node_name)
         HOST_LIMITS.share(SharedHostSlots(self.db, self.node_name, self.clock))
         with self.db.session() as s:
@@ -80,6 +79,33 @@ class ClusterDaemon(Daemon):
                               dispatch_s=int(cfg.dispatch_every.total_seconds()),
                               heartbeat_s=cfg.heartbeat.total_seconds(), dead_after_s=cfg.dead_after.total_seconds())
         self.queue.start()
+
+    def _check_joinable(self, now: datetime) -> None:
+        """Refuse to join beside a single daemon, under a name a live node uses, or with a clock far off
+        the database's (heartbeats and leases compare the nodes' clocks)."""
+        single = lease.current(self.db)
+        host = socket.gethostname()
+        if single is not None and lease.is_alive(single, now) and not lease.process_gone(single, host):
+            raise LeaseHeld(f"a single daemon (not clustered) polls this database: {single.host} pid {single.pid}; "
+                            "stop it, or enable cluster in its config too")
+        dead_after = self.config.cluster.dead_after
+        with self.db.session() as s:
+            skew = abs((now - cluster.database_time(s)).total_seconds())
+            same = [n for n in cluster.nodes(s) if n.name == self.node_name and now - n.heartbeat_at < dead_after]
+            for other in same:  # this host's previous run of this node, killed a moment ago: its work goes back
+                if lease.process_gone(LeaseInfo("", other.host, other.pid, other.started_at, other.heartbeat_at), host):
+                    cluster.forget(s, other.id)
+                    cluster.hand_back(s, [other.name], now)
+                else:
+                    raise LeaseHeld(f"cluster.node_name {self.node_name!r} is used by a live node ({other.host} pid "
+                                    f"{other.pid}): give each node its own name, e.g. node_name: ${{NODE_NAME}} set "
+                                    "per host")
+        if skew > dead_after.total_seconds() / 3:
+            raise StorageError(f"this host's clock is {skew:.1f}s off the database's: nodes would take each other for "
+                               f"dead (cluster.dead_after {format_duration(dead_after)}); synchronise it (NTP)")
+        if skew > 1:
+            log.warning("[stage=start] this host's clock is %.1fs off the database's; keep the nodes' clocks "
+                        "synchronised (NTP)", skew)
 
     def stop(self, grace: timedelta | None = None) -> bool:
         """Leave the cluster: stop taking jobs, finish or cancel the running ones, hand back the
