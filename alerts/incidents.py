@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from alerts.alert import Alert, AlertKind, incident_url
@@ -68,6 +68,9 @@ class IncidentManager(IncidentDesk):
         self.escalation = escalation
         self.settings = settings or IncidentsConfig()
         self.rule_plans = rule_plans or {}
+        # Called first in every transaction that changes incidents; raises to refuse it. A cluster's rules
+        # leader sets it to "do I still hold the rules lease?", so a node that lost it changes nothing.
+        self.fence: Callable[[Session], None] | None = None
 
     @classmethod
     def from_config(cls, db: Database, config) -> "IncidentManager":
@@ -84,6 +87,8 @@ class IncidentManager(IncidentDesk):
         alerts: list[Alert] = []
         for match in matches:
             with self.db.session() as s:
+                if self.fence is not None:
+                    self.fence(s)
                 alert = self._carry_out(s, match, now, replay)
             if alert is not None:
                 alerts.append(alert)
@@ -152,6 +157,8 @@ class IncidentManager(IncidentDesk):
         """Pages due for unacknowledged incidents: deferred first pages and escalation steps."""
         alerts: list[Alert] = []
         with self.db.session() as s:
+            if self.fence is not None:
+                self.fence(s)
             for incident in store.escalation_due(s, now):
                 paging = reminder(incident, now, self.schedule(incident.severity), self.settings.quiet_hours, self.tz)
                 alert = self._send(s, incident, paging, now, incident.numbers, ())

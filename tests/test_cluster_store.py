@@ -125,3 +125,78 @@ def test_nodes_link_copies_of_what_other_nodes_stored(db, tmp_path):
         rows = {r.external_id: r for r in s.query(MentionRow)}
     assert rows["d1"].story_id == rows["w2"].id  # b's story index learnt what a stored after it loaded
     assert isinstance(a, Pipeline)
+
+
+def test_a_late_claim_does_not_push_the_next_polls_back(db):
+    period = 60 * S
+    with db.session() as s:
+        assert cluster.claim_poll(s, "feed", "rss", T, T + period, "a", period=period)  # first: from now
+        # claimed 1 s after it was due (a dispatch tick): still due at T+120, not T+121
+        assert cluster.claim_poll(s, "feed", "rss", T + 61 * S, T + 121 * S, "a", period=period)
+        assert cluster.schedule(s)[0].next_poll_at == T + 120 * S
+        # with 3 s of jitter drawn: due + period + 3 s
+        assert cluster.claim_poll(s, "feed", "rss", T + 120 * S, T + 183 * S, "a", period=period)
+        assert cluster.schedule(s)[0].next_poll_at == T + 183 * S
+        # far behind (the cluster was down): counted from now, no burst of catch-up polls
+        assert cluster.claim_poll(s, "feed", "rss", T + 1000 * S, T + 1060 * S, "a", period=period)
+        assert cluster.schedule(s)[0].next_poll_at == T + 1060 * S
+
+
+def test_first_polls_are_spread_and_a_dead_nodes_host_slots_freed(db):
+    with db.session() as s:
+        assert cluster.unscheduled(s, ["a", "b"]) == ["a", "b"]
+        cluster.plan_first_polls(s, {"a": ("rss", T), "b": ("rss", T + 15 * S)})
+        cluster.plan_first_polls(s, {"a": ("rss", T + 99 * S)})  # planned already: kept
+        assert cluster.unscheduled(s, ["a", "b"]) == []
+        assert cluster.due_sources(s, ["a", "b"], T + S) == ["a"]
+        assert cluster.take_host_slot(s, "weibo.cn", 1, "dead/1", T, T + 30 * S) == 0
+        assert cluster.take_host_slot(s, "weibo.cn", 1, "live/1", T, T + 30 * S) is None
+        cluster.hand_back(s, ["dead"], T + S)
+        assert cluster.take_host_slot(s, "weibo.cn", 1, "live/1", T + S, T + 30 * S) == 0
+
+
+def test_the_rules_lease_is_kept_by_its_own_thread_and_lost_to_a_takeover(db):
+    from types import SimpleNamespace
+
+    from monitor.app.cluster.leader import RulesLeader
+
+    def leader(name: str) -> RulesLeader:
+        return RulesLeader(SimpleNamespace(db=db, node_id=f"id-{name}", node_name=name), ttl=TTL)
+
+    a, b = leader("a"), leader("b")
+    a.keep_lease(T)
+    b.keep_lease(T)
+    assert a._holding and a._fresh() and not b._holding
+    b.keep_lease(T + TTL + S)  # a stopped renewing (cut off): its lease expired, b takes it
+    assert b._holding
+    a.keep_lease(T + TTL + 2 * S)  # a comes back: learns it lost, and stops
+    assert not a._holding and not a.leading
+    a.run_once(T + TTL + 2 * S)  # and does not evaluate
+    assert not a.leading
+
+
+def test_a_leader_that_lost_the_lease_changes_no_incident(db):
+    from functools import partial
+
+    import pytest
+
+    from alerts.incidents import IncidentManager
+    from monitor.core.errors import LeaseLost
+    from monitor.storage import incidents
+    from tests.factories import TOPIC, make_match
+
+    old, new = IncidentManager(db), IncidentManager(db)
+    old.fence = partial(cluster.hold, name="rules", node_id="id-old")
+    new.fence = partial(cluster.hold, name="rules", node_id="id-new")
+    with db.session() as s:
+        assert cluster.acquire(s, "rules", "id-old", "old", T, TTL)
+    [alert] = old.handle([make_match()], T)  # fenced by the lease it holds: goes through
+    with db.session() as s:  # it was cut off; its lease expired and another node took it
+        assert cluster.acquire(s, "rules", "id-new", "new", T + TTL + S, TTL)
+    with pytest.raises(LeaseLost):
+        old.handle([make_match(kind="recovered")], T + TTL + 2 * S)  # its stale state changes nothing
+    with pytest.raises(LeaseLost):
+        old.reminders(T + TTL + 2 * S)
+    with db.session() as s:
+        assert incidents.active(s, TOPIC).id == alert.incident_id  # still open: the recovery was refused
+    assert new.handle([make_match(kind="recovered")], T + TTL + 3 * S) != []  # the leader's goes through

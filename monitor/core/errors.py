@@ -74,6 +74,10 @@ class LeaseHeld(StorageError):
     """Another live daemon polls this database."""
 
 
+class LeaseLost(StorageError):
+    """This node no longer holds the lease its work needs (another node took it over)."""
+
+
 class ChannelError(MonitorError):
     """A notification channel failed to deliver one message."""
 

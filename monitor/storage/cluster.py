@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.core.errors import LeaseLost
 from monitor.storage.models import ClusterLeaseRow, ClusterNodeRow, DeliveryRow, HostSlotRow, SourceStateRow
 
 
@@ -125,6 +126,15 @@ def renew(s: Session, name: str, node_id: str, now: datetime, ttl: timedelta) ->
                      .values(expires_at=now + ttl)).rowcount == 1
 
 
+def hold(s: Session, name: str, node_id: str) -> None:
+    """Fence: raise :class:`LeaseLost` unless ``node_id`` holds lease ``name``; else keep the lease row
+    share-locked until the transaction ends, so no other node can take the lease over meanwhile."""
+    holder = s.scalar(select(ClusterLeaseRow.node_id).where(ClusterLeaseRow.name == name)
+                      .with_for_update(read=True))
+    if holder != node_id:
+        raise LeaseLost(f"the {name} lease is held by another node now")
+
+
 def release(s: Session, name: str, node_id: str) -> None:
     s.execute(delete(ClusterLeaseRow).where(ClusterLeaseRow.name == name, ClusterLeaseRow.node_id == node_id))
 
@@ -143,9 +153,19 @@ def due_sources(s: Session, names: Iterable[str], now: datetime) -> list[str]:
     return [n for n in names if planned.get(n) is None or planned[n] <= now]
 
 
-def claim_poll(s: Session, name: str, type_: str, now: datetime, next_at: datetime, node: str) -> bool:
+def claim_poll(s: Session, name: str, type_: str, now: datetime, next_at: datetime, node: str, *,
+               period: timedelta | None = None) -> bool:
     """Take this period's poll of source ``name``: its next poll moves to ``next_at``. False when it is
-    not due (another node polled it this period)."""
+    not due (another node polled it this period).
+
+    With ``period``, the next poll is counted from when this one was due, not from ``now`` (a poll
+    claimed a moment late does not push every later one back): the previous due time + ``period``,
+    plus whatever ``next_at`` adds beyond ``now + period`` (jitter); from ``now`` when that has passed.
+    """
+    if period is not None:
+        due = s.scalar(select(SourceStateRow.next_poll_at).where(SourceStateRow.name == name))
+        if due is not None and due <= now < due + period:
+            next_at = due + period + (next_at - now - period)
     table = SourceStateRow.__table__
     stmt = _insert(s)(table).values(name=name, type=type_, consecutive_failures=0, items_stored=0,
                                     next_poll_at=next_at, polled_by=node, poll_claimed_at=now)
@@ -156,11 +176,31 @@ def claim_poll(s: Session, name: str, type_: str, now: datetime, next_at: dateti
     return s.execute(stmt).scalar() is not None
 
 
+def plan_first_polls(s: Session, first: dict[str, tuple[str, datetime]]) -> None:
+    """Give sources never scheduled their first due time (name -> (type, when)), so that a thousand
+    new sources are spread out instead of all polled in the same second."""
+    table = SourceStateRow.__table__
+    for name, (type_, at) in first.items():
+        stmt = _insert(s)(table).values(name=name, type=type_, consecutive_failures=0, items_stored=0,
+                                        next_poll_at=at)
+        s.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"next_poll_at": at},
+                                             where=table.c.next_poll_at.is_(None)))
+
+
+def unscheduled(s: Session, names: Iterable[str]) -> list[str]:
+    """Of ``names``, the sources with no due time yet."""
+    names = list(names)
+    planned = dict(s.execute(select(SourceStateRow.name, SourceStateRow.next_poll_at)
+                             .where(SourceStateRow.name.in_(names))).all())
+    return [n for n in names if planned.get(n) is None]
+
+
 def hand_back(s: Session, dead: list[str], now: datetime) -> list[str]:
     """The work dead nodes had taken and not finished, made due at once: sources whose claimed poll
-    never completed, deliveries they claimed. The sources handed back."""
+    never completed, deliveries they claimed; the host slots they held are freed. The sources handed back."""
     if not dead:
         return []
+    s.execute(delete(HostSlotRow).where(or_(*(HostSlotRow.holder.like(f"{name}/%") for name in dead))))
     unfinished = or_(SourceStateRow.last_poll_at.is_(None), SourceStateRow.last_poll_at < SourceStateRow.poll_claimed_at)
     names = list(s.scalars(select(SourceStateRow.name).where(SourceStateRow.polled_by.in_(dead), unfinished)))
     if names:

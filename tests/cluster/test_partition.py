@@ -66,7 +66,8 @@ cluster: {{enabled: true, node_name: {name}, dispatch_every: 1s, heartbeat: 1s, 
 
 
 def claims(nodes: Nodes) -> set[tuple]:
-    return set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state")))
+    return set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state "
+                                                    "WHERE poll_claimed_at IS NOT NULL")))
 
 
 def longest_gap(times: list[float], start: float, end: float) -> float:

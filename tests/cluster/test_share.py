@@ -64,7 +64,8 @@ def test_three_nodes_share_200_feeds_store_each_item_once_and_page_a_burst_once(
                     burst = True
                     for n in range(3):
                         feeds.add(BURST_FEED, f"{COMPLAINT} 第{n}条")
-                claims |= set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state")))
+                claims |= set(map(tuple, nodes.sql("SELECT name, polled_by, poll_claimed_at FROM source_state "
+                                                    "WHERE poll_claimed_at IS NOT NULL")))
                 time.sleep(max(0.0, 0.5 - (time.monotonic() - now)))
             published = feeds.published()
             wait_until(lambda: nodes.stored() >= published, 20, "every published item stored")
@@ -99,7 +100,9 @@ def test_three_nodes_share_200_feeds_store_each_item_once_and_page_a_burst_once(
           f"p99 {steady[int(len(steady) * .99)]:.2f}s max {steady[-1]:.2f}s; claims per node {dict(share)}; "
           f"firing pages {len(hook.firing())}; incidents {nodes.incidents()}")
     assert rows == distinct == len(published) and nodes.stored() == published  # every item stored once
-    assert claim_gaps[0] >= INTERVAL - 0.01  # one poll per source per interval, whichever nodes took them
+    # one poll per source per interval, whichever nodes took them: each is due an interval after the one
+    # before (monitor.storage.cluster.claim_poll), and claimed at most a dispatch tick (1 s) after it is due
+    assert claim_gaps[0] >= INTERVAL - 1.0
     assert gaps[0] >= REQUEST_SLACK * INTERVAL, close  # and the feed server never saw two in one period
     assert min(counts) >= int(RUN / (INTERVAL + 2))  # every feed polled on schedule (lag under 2 s)
     assert len(share) >= 2 and set(share) <= {"n1", "n2", "n3"}  # the work is spread

@@ -24,7 +24,7 @@ from monitor.app.cluster.hostslots import SharedHostSlots
 from monitor.app.cluster.leader import RulesLeader
 from monitor.app.cluster.queue import JobQueue, schema_sql
 from monitor.app.config import database_url, load_config
-from monitor.app.daemon import SUPERVISE_EVERY, Daemon
+from monitor.app.daemon import FIRST_RUN_SPREAD, SUPERVISE_EVERY, Daemon
 from monitor.app.pipeline import Pipeline
 from monitor.app import lease
 from monitor.core.configtypes import format_duration
@@ -149,7 +149,7 @@ class ClusterDaemon(Daemon):
         source = self.pipeline.sources[name]
         with self.db.session() as s:
             if not cluster.claim_poll(s, name, cfg.type, now, now + cfg.interval + timedelta(seconds=jitter),
-                                      self.node_name):
+                                      self.node_name, period=cfg.interval):
                 return  # polled this period already (a job deferred twice, or retried)
             source.restore_politeness(cluster.politeness(s, name))  # whoever polled last was told to slow down
         self.watchdog.polled(name, now)
@@ -172,10 +172,15 @@ class ClusterDaemon(Daemon):
             log.warning("[stage=cluster] node(s) %s stopped beating for %s: forgotten; %d unfinished poll(s) "
                         "and their claimed sends handed back", ", ".join(dead), self.config.cluster.dead_after,
                         len(handed))
-        polled = [c.name for c in self.config.sources
+        polled = [c for c in self.config.sources
                   if c.enabled and c.name in self.pipeline.sources and not self.pipeline.sources[c.name].push]
         with self.db.session() as s:
-            due = cluster.due_sources(s, polled, now)
+            new = set(cluster.unscheduled(s, [c.name for c in polled]))
+            if new:  # first polls spread like the single daemon's (FIRST_RUN_SPREAD), not all at once
+                fresh = [c for c in polled if c.name in new]
+                cluster.plan_first_polls(s, {c.name: (c.type, now + min(c.interval, FIRST_RUN_SPREAD) * (i / len(fresh)))
+                                             for i, c in enumerate(fresh)})
+            due = cluster.due_sources(s, [c.name for c in polled], now)
         busy = jobqueue.queued(self.db, [f"source:{n}" for n in due])
         return [n for n in due if f"source:{n}" not in busy]
 

@@ -17,9 +17,11 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from monitor.app.cluster.feed import StoredFeed
+from monitor.core.errors import LeaseLost
 from monitor.storage import cluster
 
 if TYPE_CHECKING:
@@ -31,56 +33,88 @@ STEP = 1.0  # seconds between reads of what the nodes stored
 
 
 class RulesLeader:
+    """Two threads: ``rules-lease`` takes and renews the lease every step whatever the rules are doing
+    (a warm-up replaying a busy hour takes seconds: it must not let the lease lapse), ``rules-leader``
+    warms up once the lease is held and then evaluates every step while it is still held."""
+
     def __init__(self, node: "ClusterDaemon", *, ttl: timedelta, step: float = STEP):
         self.node = node
         self.ttl = ttl
         self.step = step
-        self.leading = False
+        self.leading = False  # holds the lease and has warmed up: evaluates
         self.feed = StoredFeed(node.db)
+        self._holding = False  # holds the lease (the lease thread's view)
         self._renewed = 0.0  # monotonic time of the last renewal
         self._next_tick: datetime | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="rules-leader", daemon=True)
-        self._thread.start()
+        for name, target in (("rules-lease", self._lease_loop), ("rules-leader", self._loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
+    # -- the lease ---------------------------------------------------------------------
+    def _lease_loop(self) -> None:
+        while not self._stop.wait(self.step):
+            try:
+                self.keep_lease(self.node.clock())
+            except Exception:  # noqa: BLE001 - keep trying through database hiccups
+                log.exception("[stage=rules] could not take or renew the rules lease")
+                if self._holding and not self._fresh():
+                    self._resign("cannot renew the rules lease (database unreachable?)")
+
+    def keep_lease(self, now: datetime) -> None:
+        db, node = self.node.db, self.node
+        with db.session() as s:
+            if self._holding:
+                held = cluster.renew(s, LEASE, node.node_id, now, self.ttl)
+            else:
+                held = cluster.acquire(s, LEASE, node.node_id, node.node_name, now, self.ttl)
+        if held:
+            self._renewed = time.monotonic()
+            self._holding = True
+        elif self._holding:
+            self._resign("another node took the rules lease over")
+
+    def _fresh(self) -> bool:
+        """Renewed recently enough: no other node can have taken the lease (it stops two thirds in)."""
+        return time.monotonic() - self._renewed < self.ttl.total_seconds() * 2 / 3
+
+    # -- the rules ---------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.wait(self.step):
             try:
                 self.run_once(self.node.clock())
-            except Exception:  # noqa: BLE001 - keep trying through database hiccups
+            except LeaseLost:  # fenced: another node leads now; nothing of this step was written
+                self._resign("another node took the rules lease over")
+            except Exception:  # noqa: BLE001 - keep going through database hiccups
                 log.exception("[stage=rules] leader step failed")
-                if self.leading and time.monotonic() - self._renewed > self.ttl.total_seconds() * 2 / 3:
-                    self._resign("cannot renew the rules lease (database unreachable?)")
 
     def run_once(self, now: datetime) -> None:
-        db, node = self.node.db, self.node
+        if not (self._holding and self._fresh()):
+            if self.leading:
+                self._resign("the rules lease is not renewed")
+            return
         if not self.leading:
-            with db.session() as s:
-                got = cluster.acquire(s, LEASE, node.node_id, node.node_name, now, self.ttl)
-            if got:
-                self._renewed = time.monotonic()
-                self._lead(now)
+            self._lead(now)
             return
-        with db.session() as s:
-            held = cluster.renew(s, LEASE, node.node_id, now, self.ttl)
-        if not held:
-            self._resign("another node took the rules lease over")
-            return
-        self._renewed = time.monotonic()
         self.evaluate(now)
 
     def _lead(self, now: datetime) -> None:
         pipeline = self.node.pipeline
         log.info("[stage=rules] node %s now leads the rules: warming them up from the database", self.node.node_name)
+        pipeline.incidents.fence = partial(cluster.hold, name=LEASE, node_id=self.node.node_id)
         pipeline.reset_rules()
         replayed = pipeline.warm_up()
         self.feed.start(now)
         polled = [c for c in self.node.config.sources if c.enabled and not pipeline.sources[c.name].push]
         self.node.watchdog.expect({c.name: c.interval for c in polled}, now)
         self._next_tick = now + self.node.config.scheduler.rules_interval
+        if not (self._holding and self._fresh()):
+            log.warning("[stage=rules] node %s lost the rules lease while warming up", self.node.node_name)
+            return
         self.leading = True
         log.info("[stage=rules] node %s leads the rules (%d stored mentions replayed)", self.node.node_name, replayed)
 
@@ -100,9 +134,9 @@ class RulesLeader:
             pipeline.notifier.deliver(pipeline.incidents.handle(matches, now), now)
 
     def _resign(self, why: str) -> None:
-        if self.leading:
+        if self.leading or self._holding:
             log.error("[stage=rules] node %s stops leading the rules: %s", self.node.node_name, why)
-        self.leading = False
+        self.leading = self._holding = False
 
     def restart(self) -> None:
         """After a reload: lead again with the new config's rules (warmed up afresh)."""
@@ -110,10 +144,10 @@ class RulesLeader:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self.leading:
-            self.leading = False
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._holding:
+            self.leading = self._holding = False
             try:
                 with self.node.db.session() as s:
                     cluster.release(s, LEASE, self.node.node_id)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from monitor.storage.jobqueue import conninfo
 
 log = logging.getLogger(__name__)
+RESTART_AFTER = 2  # seconds before a worker that ended on its own is started again
 
 
 class Node(Protocol):
@@ -72,6 +73,8 @@ class JobQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
+        self._stopping = False
+        self.restarts = 0  # workers started again after procrastinate ended one on its own
         self.failed: BaseException | None = None
 
     # -- the dispatcher ---------------------------------------------------------------------
@@ -117,18 +120,36 @@ class JobQueue:
             loop.close()
 
     async def _serve(self) -> None:
+        """Run the worker until stopped. procrastinate ends its worker when a side task fails (its
+        LISTEN connection lost in a network partition, say): then it is started again, or this node
+        would keep beating while taking no job."""
         from procrastinate.worker import Worker
 
-        async with self.app.open_async():
-            self._worker = Worker(self.app, name=self.name, concurrency=self.concurrency, wait=True,
-                                  fetch_job_polling_interval=1.0, listen_notify=True, delete_jobs="successful",
-                                  install_signal_handlers=False, update_heartbeat_interval=self.heartbeat_s,
-                                  stalled_worker_timeout=self.dead_after_s, shutdown_graceful_timeout=None)
-            self._started.set()
-            await self._worker.run()
+        while not self._stopping:
+            try:
+                async with self.app.open_async():
+                    self._worker = Worker(self.app, name=self.name, concurrency=self.concurrency, wait=True,
+                                          fetch_job_polling_interval=1.0, listen_notify=True,
+                                          delete_jobs="successful", install_signal_handlers=False,
+                                          update_heartbeat_interval=self.heartbeat_s,
+                                          stalled_worker_timeout=self.dead_after_s, shutdown_graceful_timeout=None)
+                    self._started.set()
+                    await self._worker.run()
+                if self._stopping:
+                    return
+                log.error("[stage=cluster] the job queue worker stopped on its own (lost its database "
+                          "connection?); starting it again in %ss", RESTART_AFTER)
+            except Exception as exc:  # noqa: BLE001 - a start that fails before any job is reported by start()
+                if not self._started.is_set():
+                    raise
+                log.error("[stage=cluster] the job queue worker failed (%s: %s); starting it again in %ss",
+                          exc.__class__.__name__, exc, RESTART_AFTER)
+            self.restarts += 1
+            await asyncio.sleep(RESTART_AFTER)
 
     def stop(self, timeout: float) -> bool:
         """Stop taking jobs and wait up to ``timeout`` for the running ones; True if the worker ended."""
+        self._stopping = True
         if self._worker is not None:
             self._worker.stop()
         if self._thread is not None:
