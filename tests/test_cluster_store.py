@@ -200,3 +200,69 @@ def test_a_leader_that_lost_the_lease_changes_no_incident(db):
     with db.session() as s:
         assert incidents.active(s, TOPIC).id == alert.incident_id  # still open: the recovery was refused
     assert new.handle([make_match(kind="recovered")], T + TTL + 3 * S) != []  # the leader's goes through
+
+
+def test_a_new_leaders_warm_up_and_feed_split_what_is_stored_during_it(db, tmp_path):
+    from datetime import datetime, timezone
+
+    from tests.source_helpers import make_pipeline
+
+    now = datetime.now(timezone.utc)
+    pipeline = make_pipeline(db, [{"name": "weibo", "type": "jsonl", "path": str(tmp_path / "w.jsonl")}],
+                             rules=[{"name": "负面激增", "type": "negative_spike"}])
+    with db.session() as s:
+        repo.insert_mentions(s, [make_mention(id=None, external_id="before", published_at=now - 60 * S)])
+    feed = StoredFeed(db)
+    feed.start(now)  # the leader's feed starts first ...
+    with db.session() as s:  # ... a node stores a mention while the warm-up runs ...
+        repo.insert_mentions(s, [make_mention(id=None, external_id="during", published_at=now - 30 * S)])
+    assert pipeline.warm_up(up_to_id=feed.last_id, skip_ids=set(feed.holes)) == 1  # ... not replayed ...
+    assert [m.external_id for m in feed.read(now).mentions] == ["during"]  # ... but read by the feed, once
+
+
+def test_a_transaction_left_open_by_a_node_cut_off_is_ended_by_the_server(db):
+    import threading
+    import time
+
+    import pytest
+
+    if db.is_sqlite:
+        pytest.skip("a cluster runs on PostgreSQL")
+    from monitor.storage import Database
+
+    cut, other = Database(db.url), Database(db.url)
+    try:
+        for d in (cut, other):
+            d.limit_sessions(1)
+        now = datetime.now(timezone.utc)
+        with other.session() as s:
+            assert cluster.acquire(s, "rules", "id-cut", "cut", now - 20 * S, TTL)
+        held = threading.Event()
+
+        def stuck() -> None:  # fenced incident change, then the network goes: the transaction stays open
+            try:
+                with cut.session() as s:
+                    cluster.hold(s, "rules", "id-cut")
+                    held.set()
+                    time.sleep(7)  # without the limits, the others would wait all this time (hours, for real)
+                    cluster.hold(s, "rules", "id-cut")  # the server ended it meanwhile
+            except Exception:  # noqa: BLE001 - expected: terminated by idle_in_transaction_session_timeout
+                pass
+
+        t = threading.Thread(target=stuck)
+        t.start()
+        held.wait(5)
+        started = time.monotonic()
+        took = None
+        while took is None and time.monotonic() - started < 8:
+            try:
+                with other.session() as s:  # waits at most lock_timeout per try, never for hours
+                    took = cluster.acquire(s, "rules", "id-ok", "ok", now, TTL)
+            except Exception:  # noqa: BLE001 - lock_timeout: try again
+                time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        t.join()
+        assert took is True and elapsed < 5
+    finally:
+        cut.dispose()
+        other.dispose()

@@ -42,7 +42,7 @@ from sources.httpguard import configure_hosts
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY = 5.0  # seconds between heartbeats / watchdog checks
-LEASE_TTL_FOR_NODES = timedelta(seconds=10)  # a cluster node silent longer than 3× this is surely gone
+LEASE_TTL_FOR_NODES = timedelta(seconds=10)  # a cluster node silent this much past its dead_after is surely gone
 # First polls are spread over this much (never more than a source's interval): a hundred sources
 # started in the same instant share one core, and the first of them is stored only when most are done.
 FIRST_RUN_SPREAD = timedelta(seconds=30)
@@ -109,7 +109,8 @@ class Daemon:
         from monitor.storage import cluster
 
         with self.db.session() as s:
-            alive = [n for n in cluster.nodes(s) if self.clock() - n.heartbeat_at < 3 * LEASE_TTL_FOR_NODES]
+            alive = [n for n in cluster.nodes(s) if (self.clock() - n.heartbeat_at).total_seconds()
+                     < float(n.info.get("dead_after") or 0) + LEASE_TTL_FOR_NODES.total_seconds()]
         if alive:
             raise LeaseHeld(f"daemons of a cluster already poll this database ({', '.join(n.name for n in alive)}); "
                             "start this one with cluster.enabled in its config to join them")

@@ -102,12 +102,13 @@ class Pipeline:
             self.rules = self._rule_engine()
 
     # -- start-up ------------------------------------------------------------------
-    def warm_up(self) -> int:
+    def warm_up(self, *, up_to_id: int | None = None, skip_ids: frozenset[int] | set[int] = frozenset()) -> int:
         """Bring the rules back to where they were, so a restart neither forgets nor re-pages.
 
         Days of baseline come as per-minute counts (a few thousand small rows); only the rules'
         current windows (typically the last hour) come as stored mentions. Returns the number of
-        mentions replayed.
+        mentions replayed. A cluster's new rules leader replays only mentions up to ``up_to_id`` and
+        not ``skip_ids`` (ids still committing): its feed, started first, reads the rest.
         """
         now = self.clock()
         self._warm_up_sources(now)
@@ -119,7 +120,8 @@ class Pipeline:
         with self.db.session() as s:
             n_counts = (self.rules.add_counts(counts.since(s, now - counts_span, cutoff, step), cutoff)
                         if counts_span and now - counts_span < cutoff else 0)
-            history = list(repo.iter_mentions_since(s, cutoff))
+            history = [m for m in repo.iter_mentions_since(s, cutoff)
+                       if (up_to_id is None or m.id <= up_to_id) and m.id not in skip_ids]
         with self._lock:
             alerts = self.incidents.handle(self.rules.add_data(history, now), now, replay=True)
         self.notifier.deliver(alerts, now)

@@ -200,7 +200,8 @@ def hand_back(s: Session, dead: list[str], now: datetime) -> list[str]:
     never completed, deliveries they claimed; the host slots they held are freed. The sources handed back."""
     if not dead:
         return []
-    s.execute(delete(HostSlotRow).where(or_(*(HostSlotRow.holder.like(f"{name}/%") for name in dead))))
+    s.execute(delete(HostSlotRow).where(or_(*(HostSlotRow.holder.startswith(f"{name}/", autoescape=True)
+                                              for name in dead))))
     unfinished = or_(SourceStateRow.last_poll_at.is_(None), SourceStateRow.last_poll_at < SourceStateRow.poll_claimed_at)
     names = list(s.scalars(select(SourceStateRow.name).where(SourceStateRow.polled_by.in_(dead), unfinished)))
     if names:

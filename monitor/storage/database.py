@@ -82,6 +82,24 @@ class Database:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot migrate database {self.display_url}: {exc.__class__.__name__}: {exc}") from exc
 
+    def limit_sessions(self, seconds: int) -> None:
+        """PostgreSQL: a transaction left open (its client cut off mid-transaction) is ended by the
+        server after ``seconds``, and a lock is waited for at most that long — so a node cut off while
+        holding a row lock cannot hold up the others for the kernel's keepalive of hours. For new
+        connections: the pool is emptied."""
+        if self.is_sqlite:
+            return
+
+        def _limits(dbapi_conn, _record) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"SET idle_in_transaction_session_timeout = '{int(seconds)}s'")
+            cursor.execute(f"SET lock_timeout = '{int(seconds)}s'")
+            cursor.close()
+            dbapi_conn.commit()
+
+        event.listen(self.engine, "connect", _limits)
+        self.engine.dispose()
+
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 

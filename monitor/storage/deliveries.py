@@ -183,7 +183,7 @@ def claim_due(s: Session, now: datetime, claim_until: datetime) -> list[Job]:
 
 def defer(s: Session, job: Job, until: datetime, now: datetime) -> None:
     s.execute(update(DeliveryRow).where(DeliveryRow.id == job.delivery_id)
-              .values(next_attempt_at=until, updated_at=now))
+              .values(next_attempt_at=until, claimed_by=None, updated_at=now))
 
 
 # -- the notification log ------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def record_attempt(s: Session, job: Job, *, status: str, attempt: int, error: st
                           delivery_id=job.delivery_id))
     state = "sent" if status == "sent" else ("pending" if retry_at is not None else "failed")
     s.execute(update(DeliveryRow).where(DeliveryRow.id == job.delivery_id).values(
-        status=state, attempts=attempt, next_attempt_at=retry_at, last_error=error, updated_at=now))
+        status=state, attempts=attempt, next_attempt_at=retry_at, last_error=error, claimed_by=None, updated_at=now))
 
 
 def record_skip(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, channel: str,

@@ -26,6 +26,17 @@ def conninfo(url: str, keepalive_s: int) -> str:
     return u.set(query=query).render_as_string(hide_password=False)
 
 
+def session_limits(seconds: int):
+    """The pool's ``configure`` callback: the limits of :meth:`Database.limit_sessions` on the job
+    queue's own connections (a worker cut off mid-transaction releases its job rows' locks)."""
+    async def configure(conn) -> None:
+        await conn.execute(f"SET idle_in_transaction_session_timeout = '{int(seconds)}s'")
+        await conn.execute(f"SET lock_timeout = '{int(seconds)}s'")
+        await conn.commit()
+
+    return configure
+
+
 def ensure_schema(db: Database, schema_sql: str) -> bool:
     """Install the job queue's schema if it is missing; True if it was installed now."""
     with db.engine.begin() as conn:

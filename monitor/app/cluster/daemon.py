@@ -55,6 +55,7 @@ class ClusterDaemon(Daemon):
         self.db.migrate()  # under an advisory lock: in a rolling upgrade one node migrates, the others wait
         if jobqueue.ensure_schema(self.db, schema_sql()):
             log.info("[stage=start] installed the job queue's tables in %s", self.db.display_url)
+        self.db.limit_sessions(int(cfg.dead_after.total_seconds()))  # after migrating: that may wait on a lock
         now = self.clock()
         self._check_joinable(now)
         deliveries.set_claimer(self.node_name)
@@ -187,6 +188,7 @@ class ClusterDaemon(Daemon):
     # -- heartbeat -------------------------------------------------------------------
     def _info(self) -> dict:
         return {"version": __version__, "config": str(self.config_path or ""), "polls": self.polls,
+                "dead_after": self.config.cluster.dead_after.total_seconds(),
                 "leader": bool(self.leader and self.leader.leading), "running": self._inflight,
                 "sources": self.watchdog.snapshot()}
 

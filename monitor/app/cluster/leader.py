@@ -107,8 +107,8 @@ class RulesLeader:
         log.info("[stage=rules] node %s now leads the rules: warming them up from the database", self.node.node_name)
         pipeline.incidents.fence = partial(cluster.hold, name=LEASE, node_id=self.node.node_id)
         pipeline.reset_rules()
-        replayed = pipeline.warm_up()
-        self.feed.start(now)
+        self.feed.start(now)  # first: what is stored from here on is the feed's, not the warm-up's
+        replayed = pipeline.warm_up(up_to_id=self.feed.last_id, skip_ids=set(self.feed.holes))
         polled = [c for c in self.node.config.sources if c.enabled and not pipeline.sources[c.name].push]
         self.node.watchdog.expect({c.name: c.interval for c in polled}, now)
         self._next_tick = now + self.node.config.scheduler.rules_interval

@@ -21,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from monitor.storage.jobqueue import conninfo
+from monitor.storage.jobqueue import conninfo, session_limits
 
 log = logging.getLogger(__name__)
 RESTART_AFTER = 2  # seconds before a worker that ended on its own is started again
@@ -50,7 +50,8 @@ class JobQueue:
         self.dead_after_s = dead_after_s
         self.heartbeat_s = heartbeat_s
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-            conninfo=conninfo(url, max(1, int(heartbeat_s))), min_size=1, max_size=max(4, concurrency // 2)))
+            conninfo=conninfo(url, max(1, int(heartbeat_s))), min_size=1, max_size=max(4, concurrency // 2),
+            configure=session_limits(int(dead_after_s))))
         self._exceptions = procrastinate.exceptions
         every = f"* * * * * */{dispatch_s}"
 

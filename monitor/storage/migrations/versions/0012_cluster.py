@@ -44,8 +44,11 @@ def upgrade() -> None:
     with op.batch_alter_table('deliveries') as batch:
         batch.add_column(sa.Column('claimed_by', sa.String(length=200), nullable=True))
     # a page queued twice while pending (older databases may hold such pairs: keep the first pending)
-    op.execute("UPDATE pages SET status = 'failed' WHERE status = 'pending' AND id NOT IN "
+    demoted = ("SELECT id FROM pages WHERE status = 'pending' AND id NOT IN "
                "(SELECT MIN(id) FROM pages WHERE status = 'pending' GROUP BY dedup_key)")
+    op.execute(f"UPDATE deliveries SET status = 'deduplicated', next_attempt_at = NULL WHERE status = 'pending' "
+               f"AND page_id IN ({demoted})")
+    op.execute(f"UPDATE pages SET status = 'failed', settled_at = created_at WHERE id IN ({demoted})")
     op.create_index('uq_pages_pending_dedup_key', 'pages', ['dedup_key'], unique=True,
                     sqlite_where=sa.text("status IN ('new', 'pending')"),
                     postgresql_where=sa.text("status IN ('new', 'pending')"))
