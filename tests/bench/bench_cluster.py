@@ -6,13 +6,13 @@ in this process, which notes the time of every request. Three measurements:
 
 * **lag** — ``--sources`` RSS feeds (one fixed item each: after the first poll a poll stores
   nothing, so the figure is the scheduling, not the scoring) polled every ``--interval`` by 1, 2 and
-  3 nodes. A node claims a poll by moving ``source_state.next_poll_at`` one interval past the claim,
-  so *lag = poll_claimed_at − the next_poll_at it answered*: this process samples ``source_state``
+  3 nodes. A node claims a poll by moving ``source_state.next_poll_at`` one interval past the due
+  time it answered, so *lag = poll_claimed_at − the next_poll_at it answered*: this process samples ``source_state``
   every 0.25 s and pairs each new claim with the due time seen before it. Counted: the polls due
   within ``--periods`` intervals after every source was polled once (the first, all-at-once round is
   warm-up). Cross-check from the feed server: gap between two requests of one feed − interval.
-  Due times are counted from the claim and the dispatcher runs at whole ``dispatch_every`` ticks, so
-  with an interval that is a multiple of the tick a poll waits about one tick: that is the floor.
+  The dispatcher runs at whole ``dispatch_every`` ticks, so a poll waits up to one tick after it is
+  due (the next one is still due an interval after this one's due time: the lag does not add up).
 * **throughput** — the workload of bench_workload.py (100 RSSHub feeds, 20 new posts per poll, every
   500 ms: more than the daemons can take), stored mentions/s over ``--seconds`` after ``--warmup``:
   one single daemon (cluster off, same PostgreSQL) as the baseline, then 1, 2 and 3 cluster nodes.
