@@ -38,6 +38,9 @@ def _mention_from_json(data: dict) -> Mention:
     return Mention(**values)
 
 
+mention_to_json, mention_from_json = _mention_to_json, _mention_from_json  # also a hot list's stored snapshot
+
+
 def alert_to_json(alert: Alert) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in fields(Alert):

@@ -139,8 +139,6 @@ def test_a_cluster_is_configured_on_postgresql_only_and_says_so():
         ("cluster: {enabled: true}\n", "several daemons share a PostgreSQL database"),
         (PG + "cluster: {enabled: true, dispatch_every: 7s}\n", "cluster.dispatch_every"),
         (PG + "cluster: {enabled: true, heartbeat: 5s, dead_after: 10s}\n", "at least three heartbeats"),
-        (PG + "cluster: {enabled: true}\nsources:\n  - {name: 微博热搜, type: hotlist, url: 'http://127.0.0.1:9/x'}\n",
-         "hot-list sources (微博热搜)"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             parse_config(text, env={})

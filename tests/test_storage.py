@@ -17,7 +17,7 @@ from monitor.storage.models import MentionRow, SourceStateRow
 from sources.base import SourceState
 from tests.factories import T0, make_mention
 
-HEAD = "0013"  # newest migration revision
+HEAD = "0014"  # newest migration revision
 
 
 def test_migration_creates_every_table_and_is_idempotent(db):

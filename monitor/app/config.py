@@ -166,10 +166,6 @@ class _Base(Frozen):
         if self.cluster.enabled and not (self.storage.url or "").startswith("postgresql"):
             raise ValueError("cluster.enabled: several daemons share a PostgreSQL database; set storage.url "
                              "(e.g. postgresql+psycopg://monitor@db.internal/monitor)")
-        hot = [s.name for s in getattr(self, "sources", ()) if s.enabled and s.type == "hotlist"]
-        if self.cluster.enabled and hot:  # the leader reads stored mentions; a list's whole snapshot is not stored
-            raise ValueError(f"cluster.enabled: hot-list sources ({', '.join(hot)}) run on a single daemon only "
-                             "for now; watch them from a separate single daemon")
         if self.cluster.enabled and self.cluster.dead_after < 3 * self.cluster.heartbeat:
             raise ValueError("cluster.dead_after: at least three heartbeats, or a slow node is taken for dead")
         return self

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 from alerts.channels.base import Channel
 from alerts.channels.registry import CHANNELS
+from alerts.delivery import mention_from_json, mention_to_json
 from alerts.engine import RuleEngine
 from alerts.incidents import IncidentManager
 from alerts.notify import Notifier
@@ -130,11 +131,18 @@ class Pipeline:
         return len(history)
 
     def _warm_up_sources(self, now: datetime) -> None:
-        """Source health rules continue from the stored source state (failures, last item)."""
+        """Source health rules continue from the stored source state (failures, last item); the rules
+        of hot lists from each list's latest stored poll."""
         with self.db.session() as s:
             states = repo.source_states(s)
+            lists = {name: repo.latest_snapshot(s, name) for name, src in self.sources.items()
+                     if getattr(src, "snapshot", False)}
         with self._lock:
-            alerts = self.incidents.handle(self.rules.restore_sources(states, now), now, replay=True)
+            matches = self.rules.restore_sources(states, now)
+            for name, latest in lists.items():
+                if latest is not None:
+                    matches += self.rules.observe_snapshot(name, snapshot_entries(latest[1]), latest[0])
+            alerts = self.incidents.handle(matches, now, replay=True)
         self.notifier.deliver(alerts, now)
 
     # -- one poll ------------------------------------------------------------------
@@ -192,12 +200,15 @@ class Pipeline:
             stored = self._store(source, result, mentions if snapshot else self._link_stories(mentions), now,
                                  volume=not snapshot)
             report.stored = len(stored)
+            if snapshot:  # kept whole: a cluster's rules leader reads it, a restart takes the list up from it
+                with_ids = {m.external_id: m for m in stored}
+                entries = [with_ids.get(m.external_id, m) for m in scored]
+                with self.db.session() as s:
+                    repo.record_snapshot(s, source_name, [mention_to_json(m) for m in entries], now)
             if not self.evaluate:
                 matches = []
             elif snapshot:
-                with_ids = {m.external_id: m for m in stored}
-                matches = self.rules.observe_snapshot(source_name, [with_ids.get(m.external_id, m) for m in scored],
-                                                      now)
+                matches = self.rules.observe_snapshot(source_name, entries, now)
             else:
                 matches = self.rules.add_data(stored, now)
             if self.evaluate:
@@ -225,11 +236,14 @@ class Pipeline:
 
     @job
     def evaluate_stored(self, mentions: Sequence[Mention], polls: Sequence[tuple[str, bool, str | None, int]],
-                        now: datetime) -> int:
+                        now: datetime, snapshots: Sequence[tuple[str, list[dict]]] = ()) -> int:
         """The rules over what the nodes of a cluster stored (the leader's step): new mentions, poll
-        outcomes (source, ok, error, stored). The number of alerts."""
+        outcomes (source, ok, error, stored), hot lists' new whole polls. The number of alerts."""
         with self._lock:
             matches = self.rules.add_data(list(mentions), now) if mentions else []
+            for source, entries in snapshots:
+                if source in self.sources:
+                    matches += self.rules.observe_snapshot(source, snapshot_entries(entries), now)
             for source, ok, error, n in polls:
                 if source in self.sources:
                     matches += self.rules.observe_poll(source, ok, error, n, now)
@@ -344,6 +358,17 @@ class Pipeline:
             source.close()
         for channel in self.notifier.channels:
             channel.close()
+
+
+def snapshot_entries(stored: list[dict]) -> list[Mention]:
+    """A stored hot-list poll back as mentions (an unreadable entry is skipped, not the list)."""
+    out = []
+    for data in stored:
+        try:
+            out.append(mention_from_json(data))
+        except (KeyError, TypeError, ValueError):
+            log.warning("[stage=rules] an unreadable stored hot-list entry was skipped")
+    return out
 
 
 def _unique(mentions: list[Mention]) -> list[Mention]:

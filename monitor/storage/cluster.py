@@ -253,10 +253,11 @@ class PollMark:
     last_success_at: datetime | None
     last_error: str | None
     items_stored: int
+    snapshot_at: datetime | None = None  # a hot list's latest whole poll
 
 
 def poll_marks(s: Session) -> dict[str, PollMark]:
     rows = s.execute(select(SourceStateRow.name, SourceStateRow.last_poll_at, SourceStateRow.last_success_at,
-                            SourceStateRow.last_error, SourceStateRow.items_stored))
-    return {r.name: PollMark(r.name, r.last_poll_at, r.last_success_at, r.last_error, r.items_stored or 0)
-            for r in rows}
+                            SourceStateRow.last_error, SourceStateRow.items_stored, SourceStateRow.snapshot_at))
+    return {r.name: PollMark(r.name, r.last_poll_at, r.last_success_at, r.last_error, r.items_stored or 0,
+                             r.snapshot_at) for r in rows}

@@ -56,6 +56,10 @@ class SourceStateRow(Base):
     polled_by: Mapped[str | None] = mapped_column(String(200))
     poll_claimed_at: Mapped[datetime | None]  # polled_by took this period's poll then (last_poll_at follows)
     politeness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # a hot list's latest whole poll, its entries in list order (migration 0014): the rules leader of a
+    # cluster reads it, and a restart takes the list's rules up from it
+    snapshot: Mapped[list[Any] | None] = mapped_column(JSON)
+    snapshot_at: Mapped[datetime | None]
 
 
 class MentionRow(Base):

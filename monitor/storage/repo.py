@@ -230,6 +230,18 @@ def record_poll_success(
         row.items_stored = (row.items_stored or 0) + stored
 
 
+def record_snapshot(session: Session, name: str, entries: list[dict[str, Any]], at: datetime) -> None:
+    """A hot list's whole poll (its entries as JSON, in list order), replacing the previous one."""
+    session.execute(update(SourceStateRow).where(SourceStateRow.name == name)
+                    .values(snapshot=entries, snapshot_at=at))
+
+
+def latest_snapshot(session: Session, name: str) -> tuple[datetime, list[dict[str, Any]]] | None:
+    row = session.execute(select(SourceStateRow.snapshot_at, SourceStateRow.snapshot)
+                          .where(SourceStateRow.name == name)).one_or_none()
+    return None if row is None or row.snapshot_at is None else (row.snapshot_at, list(row.snapshot or []))
+
+
 def record_poll_failure(session: Session, name: str, type_: str, error: str, now: datetime) -> int:
     """Record a failed poll (cursor untouched); return the consecutive failure count."""
     row = _state_row(session, name, type_)

@@ -26,6 +26,7 @@ class Batch:
     mentions: list[Mention] = field(default_factory=list)
     polls: list[tuple[str, bool, str | None, int]] = field(default_factory=list)  # source, ok, error, stored
     polled_at: dict[str, datetime] = field(default_factory=dict)  # source -> its latest poll
+    snapshots: list[tuple[str, list[dict]]] = field(default_factory=list)  # hot lists polled since: entries
 
 
 class StoredFeed:
@@ -52,6 +53,12 @@ class StoredFeed:
             late = repo.mentions_by_ids(s, sorted(self.holes)) if self.holes else []
             new = repo.mentions_after(s, self.last_id, BATCH)
             marks = store.poll_marks(s)
+            for name, mark in marks.items():
+                before = self.marks.get(name)
+                if mark.snapshot_at is not None and (before is None or before.snapshot_at != mark.snapshot_at):
+                    latest = repo.latest_snapshot(s, name)
+                    if latest is not None:
+                        batch.snapshots.append((name, latest[1]))
         for m in late:
             self.holes.pop(m.id, None)
         expected = self.last_id + 1

@@ -124,8 +124,8 @@ class RulesLeader:
         batch = self.feed.read(now)
         for name, at in batch.polled_at.items():
             self.node.watchdog.polled(name, at)
-        if batch.mentions or batch.polls:
-            pipeline.evaluate_stored(batch.mentions, batch.polls, now)
+        if batch.mentions or batch.polls or batch.snapshots:
+            pipeline.evaluate_stored(batch.mentions, batch.polls, now, batch.snapshots)
         if self._next_tick is not None and now >= self._next_tick:
             self._next_tick = now + self.node.config.scheduler.rules_interval
             pipeline.tick()
