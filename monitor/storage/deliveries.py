@@ -84,11 +84,7 @@ def enqueue(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: 
             s.flush()
     except IntegrityError:
         return []
-    rows = [DeliveryRow(page_id=page.id, channel=name, status="pending", attempts=0, next_attempt_at=claim_until,
-                        claimed_by=CLAIMER, created_at=now, updated_at=now) for name in channels]
-    s.add_all(rows)
-    s.flush()
-    return [Job(r.id, page.id, r.channel, 0) for r in rows]
+    return _add_deliveries(s, page.id, channels, now, claim_until)
 
 
 def stage(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, alert: dict[str, Any],
@@ -113,8 +109,11 @@ def fill(s: Session, page_id: int, alert: dict[str, Any], channels: list[str], n
     channel, due at ``claim_until``. ``[]`` when it is not ``new`` any more (another daemon queued it)."""
     taken = s.execute(update(PageRow).where(PageRow.id == page_id, PageRow.status == "new")
                       .values(status="pending", alert=alert)).rowcount == 1
-    if not taken:
-        return []
+    return _add_deliveries(s, page_id, channels, now, claim_until) if taken else []
+
+
+def _add_deliveries(s: Session, page_id: int, channels: list[str], now: datetime, claim_until: datetime) -> list[Job]:
+    """One pending delivery of the page per channel, claimed by this worker until ``claim_until``."""
     rows = [DeliveryRow(page_id=page_id, channel=name, status="pending", attempts=0, next_attempt_at=claim_until,
                         claimed_by=CLAIMER, created_at=now, updated_at=now) for name in channels]
     s.add_all(rows)

@@ -7,17 +7,13 @@ built once for the session."""
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from monitor.storage import Database
-
-PG_ENV = "MONITOR_TEST_DATABASE_URL"
+from tests.conftest import PG_ENV, _postgres_db
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -40,22 +36,4 @@ def model_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def pg(tmp_path) -> Iterator[Database]:
     """A migrated PostgreSQL database in a schema of its own (``db.url`` selects it)."""
-    base_url = os.environ[PG_ENV]
-    schema = f"t_{uuid.uuid4().hex}"
-    admin = create_engine(base_url, future=True)
-    database: Database | None = None
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        database = Database(url.render_as_string(hide_password=False))
-        database.migrate()
-        yield database
-    finally:
-        if database is not None:
-            database.dispose()
-        try:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            admin.dispose()
+    yield from _postgres_db(os.environ[PG_ENV])

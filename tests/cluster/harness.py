@@ -23,6 +23,22 @@ RULE = "{name: 塌房, type: keyword, terms: {塌房: II}}"
 COMPLAINT = "鲜丰奶茶塌房了，喝出异物，大家别买"
 
 
+def body(feeds: "FeedServer", interval: float, hook: "Receiver | None" = None, rules_interval: str = "1s") -> str:
+    """The config every node of a test shares (but for ``cluster``): the feeds, the topic, the 塌房 rule
+    and, with ``hook``, the webhook channel."""
+    channel = f"channels:\n  - {{name: hook, type: webhook, url: '{hook.url}/hook'}}\n" if hook else ""
+    return f"""
+{feeds.http()}
+scheduler: {{rules_interval: {rules_interval}}}
+sources:
+{feeds.sources(f"{interval:g}s")}
+topics:
+  - {{name: {TOPIC}, keywords: [鲜丰]}}
+rules:
+  - {RULE}
+{channel}"""
+
+
 def wait_until(cond: Callable[[], object], timeout: float, what: str, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while not (got := cond()):

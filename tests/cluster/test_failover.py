@@ -8,26 +8,13 @@ import time
 
 import pytest
 
-from tests.cluster.harness import COMPLAINT, RULE, TOPIC, FeedServer, Nodes, Receiver, wait_until
+from tests.cluster.harness import COMPLAINT, body, FeedServer, Nodes, Receiver, wait_until
 
 INTERVAL = 5.0
 FEEDS = 60
 GAP_LIMIT = 30.0  # issue 14: a dead node's sources are polled by the others within 30 s
 
 
-def body(feeds: FeedServer, hook: Receiver) -> str:
-    return f"""
-{feeds.http()}
-scheduler: {{rules_interval: 1s}}
-sources:
-{feeds.sources(f"{INTERVAL:g}s")}
-topics:
-  - {{name: {TOPIC}, keywords: [鲜丰]}}
-rules:
-  - {RULE}
-channels:
-  - {{name: hook, type: webhook, url: '{hook.url}/hook'}}
-"""
 
 
 @pytest.mark.timeout(150)
@@ -35,7 +22,7 @@ def test_kill_9_of_the_rules_leader_mid_burst_pages_once_and_its_sources_resume_
                                                                                             model_file):
     # each answer takes 0.3 s, so the killed node has polls in flight (their jobs left "doing")
     with FeedServer(FEEDS, delay=0.3) as feeds, Receiver() as hook:
-        nodes = Nodes(tmp_path, pg, model_file, body(feeds, hook))
+        nodes = Nodes(tmp_path, pg, model_file, body(feeds, INTERVAL, hook))
         try:
             nodes.start("n1", "n2", "n3")
             wait_until(lambda: all(feeds.times(i) for i in range(FEEDS)) and nodes.leader(), 30,

@@ -9,24 +9,13 @@ from collections import Counter
 
 import pytest
 
-from tests.cluster.harness import RULE, TOPIC, FeedServer, Nodes, wait_until
+from tests.cluster.harness import body, FeedServer, Nodes, wait_until
 
 INTERVAL = 4.0
 FEEDS = 40
 DEAD_AFTER = 20.0  # long on purpose: a clean stop must not wait for it
 
 
-def body(feeds: FeedServer) -> str:
-    return f"""
-{feeds.http()}
-scheduler: {{rules_interval: 1s}}
-sources:
-{feeds.sources(f"{INTERVAL:g}s")}
-topics:
-  - {{name: {TOPIC}, keywords: [鲜丰]}}
-rules:
-  - {RULE}
-"""
 
 
 def seen_polls(nodes: Nodes) -> set[tuple]:
@@ -37,7 +26,7 @@ def seen_polls(nodes: Nodes) -> set[tuple]:
 @pytest.mark.timeout(150)
 def test_a_late_node_takes_a_share_and_a_stopped_node_hands_over_at_once(pg, tmp_path, model_file):
     with FeedServer(FEEDS) as feeds:
-        nodes = Nodes(tmp_path, pg, model_file, body(feeds), dead_after=f"{DEAD_AFTER:g}s")
+        nodes = Nodes(tmp_path, pg, model_file, body(feeds, INTERVAL), dead_after=f"{DEAD_AFTER:g}s")
         try:
             nodes.start("n1", "n2")
             wait_until(lambda: all(feeds.times(i) for i in range(FEEDS)) and nodes.leader(), 30,

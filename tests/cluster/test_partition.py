@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.cluster.harness import COMPLAINT, RULE, TOPIC, FeedServer, Nodes, Receiver, wait_until
+from tests.cluster.harness import COMPLAINT, body, FeedServer, Nodes, Receiver, wait_until
 from tests.cluster.tcpproxy import TcpProxy
 from tests.faults.proc import config_text
 
@@ -29,19 +29,6 @@ pytestmark = pytest.mark.skipif(not TcpProxy.can_drop_packets(),
                                 reason="a partition drops packets in the kernel: needs root, tc and ip")
 
 
-def body(feeds: FeedServer, hook: Receiver) -> str:
-    return f"""
-{feeds.http()}
-scheduler: {{rules_interval: 1s}}
-sources:
-{feeds.sources(f"{INTERVAL:g}s")}
-topics:
-  - {{name: {TOPIC}, keywords: [鲜丰]}}
-rules:
-  - {RULE}
-channels:
-  - {{name: hook, type: webhook, url: '{hook.url}/hook'}}
-"""
 
 
 class ProxiedNodes(Nodes):
@@ -80,7 +67,7 @@ def longest_gap(times: list[float], start: float, end: float) -> float:
 def test_the_leader_cut_off_from_the_database_stops_leading_and_the_other_node_carries_on(pg, tmp_path, model_file):
     with FeedServer(FEEDS) as feeds, Receiver() as hook, TcpProxy() as proxy:
         proxied = make_url(pg.url).set(port=proxy.port).render_as_string(hide_password=False)
-        nodes = ProxiedNodes(tmp_path, pg, model_file, body(feeds, hook), dead_after=f"{DEAD_AFTER:g}s",
+        nodes = ProxiedNodes(tmp_path, pg, model_file, body(feeds, INTERVAL, hook), dead_after=f"{DEAD_AFTER:g}s",
                              urls={"cut": proxied})
         try:
             nodes.start("cut")

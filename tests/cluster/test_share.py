@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.cluster.harness import COMPLAINT, RULE, TOPIC, FeedServer, Nodes, Receiver, wait_until
+from tests.cluster.harness import COMPLAINT, TOPIC, body, FeedServer, Nodes, Receiver, wait_until
 
 INTERVAL = 5.0
 FEEDS = 200
@@ -22,19 +22,6 @@ BURST_FEED = 7
 REQUEST_SLACK = 0.5
 
 
-def body(feeds: FeedServer, hook: Receiver) -> str:
-    return f"""
-{feeds.http()}
-scheduler: {{rules_interval: 2s}}
-sources:
-{feeds.sources(f"{INTERVAL:g}s")}
-topics:
-  - {{name: {TOPIC}, keywords: [鲜丰]}}
-rules:
-  - {RULE}
-channels:
-  - {{name: hook, type: webhook, url: '{hook.url}/hook'}}
-"""
 
 
 def spacing(times: list) -> list:
@@ -44,7 +31,7 @@ def spacing(times: list) -> list:
 @pytest.mark.timeout(150)
 def test_three_nodes_share_200_feeds_store_each_item_once_and_page_a_burst_once(pg, tmp_path, model_file):
     with FeedServer(FEEDS) as feeds, Receiver() as hook:
-        nodes = Nodes(tmp_path, pg, model_file, body(feeds, hook))
+        nodes = Nodes(tmp_path, pg, model_file, body(feeds, INTERVAL, hook, rules_interval="2s"))
         try:
             begun = time.monotonic()
             nodes.start("n1", "n2", "n3")
