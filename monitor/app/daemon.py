@@ -273,14 +273,10 @@ class Daemon:
         if self.config_path is None:
             log.warning("[stage=reload] no config file to reload")
             return False
-        try:
-            new = load_config(self.config_path)
-            if database_url(new) != database_url(self.config):
-                raise ConfigError(f"{self.config_path}: storage: the database cannot change on reload; restart instead")
-            pipeline = Pipeline(new, self.db, clock=self.clock, metrics=self.metrics)
-        except Exception as exc:  # noqa: BLE001 - a bad reload must never take the daemon down
-            log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
+        loaded = self._load_for_reload()
+        if loaded is None:
             return False
+        new, pipeline = loaded
         self.scheduler.remove_all_jobs()
         self._pipeline.cancel()  # its polls store nothing and run again at once on the new config
         if not self._wait_idle(self.config.scheduler.shutdown_grace):
@@ -296,6 +292,19 @@ class Daemon:
         log.info("[stage=reload] config reloaded from %s: %d sources, %d rules, %d channels",
                  self.config_path, len(new.sources), len(new.rules), len(new.channels))
         return True
+
+    def _load_for_reload(self) -> tuple[Any, Pipeline] | None:
+        """The config file read again and its pipeline; None (logged, the old config kept) on any problem."""
+        try:
+            new = load_config(self.config_path)
+            if database_url(new) != database_url(self.config) or new.cluster.enabled != self.config.cluster.enabled:
+                raise ConfigError(f"{self.config_path}: storage and cluster.enabled cannot change on reload; "
+                                  "restart instead")
+            return new, Pipeline(new, self.db, clock=self.clock, metrics=self.metrics,
+                                 evaluate=not new.cluster.enabled)
+        except Exception as exc:  # noqa: BLE001 - a bad reload must never take the daemon down
+            log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
+            return None
 
     # -- foreground --------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:

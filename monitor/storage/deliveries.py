@@ -76,15 +76,8 @@ def enqueue(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: 
     stored (``[]``) when a page with this ``dedup_key`` is already pending: another daemon queued
     the same page (a unique index decides, whatever the interleaving).
     """
-    page = PageRow(incident_id=incident_id, alert_kind=alert_kind, dedup_key=dedup_key, alert=alert,
-                   status="pending", created_at=now)
-    try:
-        with s.begin_nested():
-            s.add(page)
-            s.flush()
-    except IntegrityError:
-        return []
-    return _add_deliveries(s, page.id, channels, now, claim_until)
+    page_id = _insert_page(s, incident_id, alert_kind, dedup_key, alert, "pending", now)
+    return [] if page_id is None else _add_deliveries(s, page_id, channels, now, claim_until)
 
 
 def stage(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: str, alert: dict[str, Any],
@@ -92,10 +85,16 @@ def stage(s: Session, *, incident_id: int | None, alert_kind: str, dedup_key: st
     """Store a page not yet queued (status ``new``), in the transaction of the incident change that
     made it: a crash before :func:`fill` leaves it to :func:`claim_orphans`, never loses it. None when
     the same page is already new or pending (made by another daemon): then it is not paged twice."""
+    return _insert_page(s, incident_id, alert_kind, dedup_key, alert, "new", now)
+
+
+def _insert_page(s: Session, incident_id: int | None, alert_kind: str, dedup_key: str, alert: dict[str, Any],
+                 status: str, now: datetime) -> int | None:
+    """The new page's id; None when the unique index refuses it (the same page is new or pending)."""
     page = PageRow(incident_id=incident_id, alert_kind=alert_kind, dedup_key=dedup_key, alert=alert,
-                   status="new", created_at=now)
+                   status=status, created_at=now)
     try:
-        with s.begin_nested():
+        with s.begin_nested():  # a savepoint: the refusal costs only this insert, not the transaction
             s.add(page)
             s.flush()
     except IntegrityError:

@@ -23,12 +23,12 @@ from monitor import __version__
 from monitor.app.cluster.hostslots import SharedHostSlots
 from monitor.app.cluster.leader import RulesLeader
 from monitor.app.cluster.queue import JobQueue, schema_sql
-from monitor.app.config import database_url, load_config
+from monitor.app.config import database_url
 from monitor.app.daemon import FIRST_RUN_SPREAD, SUPERVISE_EVERY, Daemon
 from monitor.app.pipeline import Pipeline
 from monitor.app import lease
 from monitor.core.configtypes import format_duration
-from monitor.core.errors import ConfigError, LeaseHeld, StorageError
+from monitor.core.errors import LeaseHeld, StorageError
 from monitor.storage.lease import LeaseInfo
 from monitor.storage import cluster, deliveries, jobqueue
 from sources.httpguard import HOST_LIMITS
@@ -214,14 +214,10 @@ class ClusterDaemon(Daemon):
         if self.config_path is None:
             log.warning("[stage=reload] no config file to reload")
             return False
-        try:
-            new = load_config(self.config_path)
-            if database_url(new) != database_url(self.config) or not new.cluster.enabled:
-                raise ConfigError(f"{self.config_path}: storage/cluster cannot change on reload; restart instead")
-            pipeline = Pipeline(new, self.db, clock=self.clock, metrics=self.metrics, evaluate=False)
-        except Exception as exc:  # noqa: BLE001 - a bad reload must never take the daemon down
-            log.error("[stage=reload] keeping the old config: %s", str(exc).replace("\n", "; "))
+        loaded = self._load_for_reload()
+        if loaded is None:
             return False
+        new, pipeline = loaded
         old, self._pipeline, self.config = self._pipeline, pipeline, new
         old.cancel()
         old.retire()
